@@ -1,1 +1,108 @@
-fn main() {}
+//! `rlscale`: learn how many GPU model-serving replicas to run, and prove it before production.
+//!
+//! One binary, one subcommand per job (clap derive; doc comments are the help text). `main` returns an
+//! exit code: 0 on success, 2 for bad input (arguments, configs, scenario or trace files), 1 for any
+//! other failure; the error chain is printed with `{:#}` (ripgrep's `main`).
+
+mod bench;
+mod fsutil;
+mod policy_spec;
+mod scenarios;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Learned autoscaling for GPU model serving (vLLM, Triton, TGI on Kubernetes).
+///
+/// Simulate serving scenarios with real cold starts, queues, SLOs and GPU cost; score autoscaling
+/// policies on them. Scenarios live in `envs/` (see `rlscale scenarios`).
+#[derive(Debug, Parser)]
+#[command(name = "rlscale", version, propagate_version = true)]
+struct Cli {
+    /// Folder of scenario files [default: ./envs if present, else the envs/ shipped with the source].
+    #[arg(long, global = true, value_name = "DIR")]
+    envs: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the scenarios in envs/ with their service profiles.
+    Scenarios(scenarios::Args),
+    /// Run one policy through one scenario and print GPU cost, SLO attainment and latency.
+    Simulate(simulate::Args),
+    /// Measure simulator speed: simulated requests per second and control steps per second.
+    Bench(bench::Args),
+}
+
+/// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// The exit code for an error: 2 when it (or its cause) is bad input, 1 otherwise.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    let bad_input = err.chain().any(|e| {
+        e.is::<BadInput>()
+            || matches!(
+                e.downcast_ref::<rlscale_sim::Error>(),
+                Some(
+                    rlscale_sim::Error::Parse { .. }
+                        | rlscale_sim::Error::Invalid { .. }
+                        | rlscale_sim::Error::Trace { .. }
+                        | rlscale_sim::Error::NotFound { .. }
+                        | rlscale_sim::Error::TraceNotSupplied { .. }
+                        | rlscale_sim::Error::Io { .. }
+                )
+            )
+    });
+    if bad_input { 2 } else { 1 }
+}
+
+/// The scenario folder: `--envs`, else `./envs`, else the one beside the source.
+pub fn envs_dir(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.clone();
+    }
+    let local = PathBuf::from("envs");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("envs")
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let envs = envs_dir(&cli.envs);
+    let result = match cli.command {
+        Command::Scenarios(args) => scenarios::run(&envs, args),
+        Command::Simulate(args) => simulate::run(&envs, args),
+        Command::Bench(args) => bench::run(&envs, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

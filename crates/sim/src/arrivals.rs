@@ -218,22 +218,24 @@ impl RateProcess {
 pub struct ArrivalStream {
     process: RateProcess,
     start_unix_s: f64,
+    multiplier: f64,
     t: f64,
     seg_end: f64,
     rate: f64,
 }
 
 impl ArrivalStream {
-    /// A stream starting at simulated time 0.
-    pub fn new(arrivals: &Arrivals, start_unix_s: f64, rng: &mut ChaCha8Rng) -> Self {
+    /// A stream starting at simulated time 0, every rate multiplied by `multiplier`.
+    pub fn new(arrivals: &Arrivals, start_unix_s: f64, multiplier: f64, rng: &mut ChaCha8Rng) -> Self {
         let mut process = RateProcess::new(arrivals, rng);
         let (seg_end, rate) = process.segment(0.0, start_unix_s, rng);
         ArrivalStream {
             process,
             start_unix_s,
+            multiplier,
             t: 0.0,
             seg_end,
-            rate,
+            rate: rate * multiplier,
         }
     }
 
@@ -260,7 +262,7 @@ impl ArrivalStream {
             self.t = self.seg_end;
             let (end, rate) = self.process.segment(self.t, self.start_unix_s, rng);
             self.seg_end = end;
-            self.rate = rate;
+            self.rate = rate * self.multiplier;
         }
     }
 }
@@ -273,7 +275,7 @@ mod tests {
 
     fn count(arrivals: &Arrivals, horizon: f64, seed: u64) -> u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut s = ArrivalStream::new(arrivals, 0.0, &mut rng);
+        let mut s = ArrivalStream::new(arrivals, 0.0, 1.0, &mut rng);
         let mut n = 0;
         while s.next_arrival(&mut rng) < horizon {
             n += 1;
@@ -365,7 +367,7 @@ mod tests {
         };
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut s = ArrivalStream::new(&a, 0.0, &mut rng);
+            let mut s = ArrivalStream::new(&a, 0.0, 1.0, &mut rng);
             (0..1000).map(|_| s.next_arrival(&mut rng)).collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));

@@ -610,6 +610,8 @@ pub struct Scenario {
     pub slo: SloSpec,
     /// Episode start, Unix seconds.
     pub start_unix_s: f64,
+    /// Multiplier of every arrival rate (from [`Overrides::rate_scale`], default 1).
+    pub rate_multiplier: f64,
 }
 
 /// Options that override a scenario file at load time (from the command line).
@@ -619,6 +621,8 @@ pub struct Overrides {
     pub trace: Option<PathBuf>,
     /// Truncate episodes after this many steps instead.
     pub max_episode_steps: Option<u64>,
+    /// Multiply every arrival rate by this.
+    pub rate_scale: Option<f64>,
 }
 
 impl Scenario {
@@ -793,6 +797,10 @@ impl Scenario {
             None => profile.file.slo,
         };
         let arrivals = build_arrivals(&file, path, dir, overrides)?;
+        let rate_multiplier = overrides.rate_scale.unwrap_or(1.0);
+        if !(rate_multiplier.is_finite() && rate_multiplier >= 0.0) {
+            return Err(Error::invalid(path, "--rate-scale", rate_multiplier, "must be a finite number >= 0"));
+        }
         Ok(Scenario {
             file,
             path: path.to_path_buf(),
@@ -802,6 +810,7 @@ impl Scenario {
             work,
             slo,
             start_unix_s,
+            rate_multiplier,
         })
     }
 }

@@ -644,7 +644,12 @@ impl Env for SimEnv {
             None => self.episode_rng.random(),
         };
         let mut rng_arrivals = stream(seed, STREAM_ARRIVALS);
-        let stream_ = ArrivalStream::new(&self.scenario.arrivals, self.scenario.start_unix_s, &mut rng_arrivals);
+        let stream_ = ArrivalStream::new(
+            &self.scenario.arrivals,
+            self.scenario.start_unix_s,
+            self.scenario.rate_multiplier,
+            &mut rng_arrivals,
+        );
         let bounds = match self.scenario.slo.kind {
             SloKind::E2e => &E2E_BUCKETS[..],
             SloKind::Ttft => &TTFT_BUCKETS[..],
