@@ -1,0 +1,8 @@
+//! Integration tests of the `rlscale` package: the scenarios in `envs/`, the simulator through them, and
+//! the command line as users run it.
+
+mod util;
+
+mod cli;
+mod conformance;
+mod traces;

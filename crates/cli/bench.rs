@@ -47,7 +47,12 @@ fn mean_rate(scenario: &Scenario) -> f64 {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12345);
     let horizon = 7.0 * 86_400.0;
-    let mut s = rlscale_sim::arrivals::ArrivalStream::new(&scenario.arrivals, scenario.start_unix_s, 1.0, &mut rng);
+    let mut s = rlscale_sim::arrivals::ArrivalStream::new(
+        &scenario.arrivals,
+        scenario.start_unix_s,
+        1.0,
+        &mut rng,
+    );
     let mut n = 0u64;
     while s.next_arrival(&mut rng) < horizon {
         n += 1;
@@ -55,7 +60,11 @@ fn mean_rate(scenario: &Scenario) -> f64 {
     n as f64 / horizon
 }
 
-fn timed_episode(scenario: Arc<Scenario>, policy: &PolicySpec, seed: u64) -> Result<(u64, u64, f64)> {
+fn timed_episode(
+    scenario: Arc<Scenario>,
+    policy: &PolicySpec,
+    seed: u64,
+) -> Result<(u64, u64, f64)> {
     let mut p = policy.build(&scenario)?;
     let mut env = SimEnv::new(scenario);
     let started = Instant::now();
@@ -79,7 +88,10 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     let base = Scenario::resolve(envs, &args.scenario, &Overrides::default())?;
     let scale = args.mean_rps / mean_rate(&base);
     let steps = (args.days * 86_400.0 / base.file.control_interval_s).round() as u64;
-    let policy = args.policy.clone().unwrap_or(PolicySpec::Static(Some(base.file.replicas.max)));
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or(PolicySpec::Static(Some(base.file.replicas.max)));
     let overrides = Overrides {
         trace: None,
         max_episode_steps: Some(steps),

@@ -7,7 +7,10 @@ use anyhow::{Context, Result};
 
 /// The temporary sibling a file is written to before the rename.
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".{}.tmp", std::process::id()));
     path.with_file_name(name)
 }
@@ -23,7 +26,8 @@ impl AtomicFile {
     /// Start writing `path` (through a temporary file beside it).
     pub fn create(path: &Path) -> Result<Self> {
         let tmp = tmp_path(path);
-        let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
             tmp,
@@ -38,10 +42,20 @@ impl AtomicFile {
 
     /// Flush, sync and rename into place.
     pub fn commit(mut self) -> Result<()> {
-        self.out.flush().with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        self.out.get_ref().sync_all().with_context(|| format!("cannot sync {}", self.tmp.display()))?;
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        self.out
+            .get_ref()
+            .sync_all()
+            .with_context(|| format!("cannot sync {}", self.tmp.display()))?;
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.path.display()
+            )
+        })
         // Drop then finds no temporary file to remove.
     }
 }
@@ -56,7 +70,9 @@ impl Drop for AtomicFile {
 /// Write `contents` to `path` atomically.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
-    f.out.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", f.tmp.display()))?;
+    f.out
+        .write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", f.tmp.display()))?;
     f.commit()
 }
 
@@ -75,7 +91,11 @@ mod tests {
             f.line("new, never committed").unwrap();
         }
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the temporary file is cleaned up");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "the temporary file is cleaned up"
+        );
         write_atomic(&p, "new").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -31,7 +31,11 @@ impl FromStr for PolicySpec {
             ("static", Some(n)) => n
                 .parse::<u32>()
                 .map(|n| PolicySpec::Static(Some(n)))
-                .map_err(|_| BadInput(format!("--policy static:N needs a whole number of replicas, got `{n}`"))),
+                .map_err(|_| {
+                    BadInput(format!(
+                        "--policy static:N needs a whole number of replicas, got `{n}`"
+                    ))
+                }),
             _ => Err(BadInput(format!(
                 "unknown policy `{s}`; available: static (the scenario's initial replicas), static:N"
             ))),
@@ -85,11 +89,20 @@ mod tests {
 
     #[test]
     fn parse_specs() {
-        assert_eq!("static".parse::<PolicySpec>().unwrap(), PolicySpec::Static(None));
-        assert_eq!("static:4".parse::<PolicySpec>().unwrap(), PolicySpec::Static(Some(4)));
+        assert_eq!(
+            "static".parse::<PolicySpec>().unwrap(),
+            PolicySpec::Static(None)
+        );
+        assert_eq!(
+            "static:4".parse::<PolicySpec>().unwrap(),
+            PolicySpec::Static(Some(4))
+        );
         let e = "static:x".parse::<PolicySpec>().unwrap_err().0;
         assert!(e.contains("`x`"), "{e}");
         let e = "hpa2".parse::<PolicySpec>().unwrap_err().0;
-        assert!(e.contains("unknown policy `hpa2`") && e.contains("static:N"), "{e}");
+        assert!(
+            e.contains("unknown policy `hpa2`") && e.contains("static:N"),
+            "{e}"
+        );
     }
 }

@@ -30,10 +30,15 @@ fn kind(a: &ArrivalSpec) -> &'static str {
 pub fn run(envs: &Path, args: Args) -> Result<()> {
     let files = list_scenario_files(envs)?;
     if files.is_empty() {
-        return Err(crate::BadInput(format!("no scenario files (*.toml) in {}", envs.display())).into());
+        return Err(
+            crate::BadInput(format!("no scenario files (*.toml) in {}", envs.display())).into(),
+        );
     }
     if !args.json {
-        println!("{:<32} {:<16} {:<24} {:>8}  description", "id", "profile", "arrivals", "hours");
+        println!(
+            "{:<32} {:<16} {:<24} {:>8}  description",
+            "id", "profile", "arrivals", "hours"
+        );
     }
     for path in files {
         let f: ScenarioFile = read_toml(&path)?;
@@ -45,7 +50,14 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             });
             println!("{v}");
         } else {
-            println!("{:<32} {:<16} {:<24} {:>8.1}  {}", f.id, f.profile, kind(&f.arrivals), hours, f.description);
+            println!(
+                "{:<32} {:<16} {:<24} {:>8.1}  {}",
+                f.id,
+                f.profile,
+                kind(&f.arrivals),
+                hours,
+                f.description
+            );
         }
     }
     Ok(())

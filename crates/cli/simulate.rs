@@ -59,15 +59,21 @@ impl Args {
         if self.steps == Some(0) {
             return Err(crate::BadInput("--steps must be at least 1".into()).into());
         }
-        Ok(Arc::new(Scenario::resolve(envs, &self.scenario, &overrides)?))
+        Ok(Arc::new(Scenario::resolve(
+            envs,
+            &self.scenario,
+            &overrides,
+        )?))
     }
 }
 
 fn progress(steps: u64) -> ProgressBar {
     let pb = ProgressBar::new(steps);
     pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({per_sec}, ETA {eta})")
-            .expect("the template is valid"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({per_sec}, ETA {eta})",
+        )
+        .expect("the template is valid"),
     );
     pb
 }
@@ -81,7 +87,8 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
 
     let mut timeline = match &args.out {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create output folder {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create output folder {}", dir.display()))?;
             let mut f = AtomicFile::create(&dir.join("timeline.csv"))?;
             f.line(TimelineRow::HEADER)?;
             Some(f)
@@ -104,7 +111,8 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     }
     if let (Some(dir), Some(f)) = (&args.out, timeline) {
         f.commit()?;
-        let json = serde_json::to_string_pretty(&summary).context("cannot serialize the summary")?;
+        let json =
+            serde_json::to_string_pretty(&summary).context("cannot serialize the summary")?;
         write_atomic(&dir.join("summary.json"), &(json + "\n"))?;
     }
     if args.json {
@@ -112,7 +120,11 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     } else {
         print_summary(&summary);
         if let Some(dir) = &args.out {
-            println!("wrote {}/timeline.csv and {}/summary.json", dir.display(), dir.display());
+            println!(
+                "wrote {}/timeline.csv and {}/summary.json",
+                dir.display(),
+                dir.display()
+            );
         }
     }
     Ok(())
@@ -124,7 +136,11 @@ fn fmt_s(v: Option<f64>) -> String {
 
 /// Print a summary as a two-column table.
 pub fn print_summary(s: &Summary) {
-    let ok = if s.slo_attainment_pct >= s.slo_target_pct { "meets" } else { "MISSES" };
+    let ok = if s.slo_attainment_pct >= s.slo_target_pct {
+        "meets"
+    } else {
+        "MISSES"
+    };
     println!("scenario        {}", s.scenario);
     println!("policy          {}", s.policy);
     println!("seed            {}", s.seed);
@@ -141,8 +157,15 @@ pub fn print_summary(s: &Summary) {
         fmt_s(s.latency_p95_s),
         fmt_s(s.latency_p99_s)
     );
-    println!("requests        {} arrived, {} completed, {} dropped", s.arrivals, s.completed, s.dropped);
-    println!("queue wait      mean {:.3} s, {:.1} % of requests waited", s.mean_wait_s, 100.0 * s.p_wait);
+    println!(
+        "requests        {} arrived, {} completed, {} dropped",
+        s.arrivals, s.completed, s.dropped
+    );
+    println!(
+        "queue wait      mean {:.3} s, {:.1} % of requests waited",
+        s.mean_wait_s,
+        100.0 * s.p_wait
+    );
     println!(
         "replicas        mean {:.1}, max {}; {} scale events, {} cold starts",
         s.mean_replicas, s.max_replicas, s.scale_events, s.cold_starts

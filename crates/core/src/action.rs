@@ -40,8 +40,14 @@ impl ActionSpace {
     /// # Panics
     /// If `min_replicas > max_replicas`; configs are validated before they get here.
     pub fn new(min_replicas: u32, max_replicas: u32) -> Self {
-        assert!(min_replicas <= max_replicas, "min_replicas must be <= max_replicas");
-        ActionSpace { min_replicas, max_replicas }
+        assert!(
+            min_replicas <= max_replicas,
+            "min_replicas must be <= max_replicas"
+        );
+        ActionSpace {
+            min_replicas,
+            max_replicas,
+        }
     }
 
     /// `replicas` clamped to the bounds.
@@ -92,8 +98,14 @@ mod tests {
     #[test]
     fn mask_at_bounds() {
         let s = ActionSpace::new(1, 10);
-        assert_eq!(s.mask(1), [false, false, false, true, true, true, true, true]);
-        assert_eq!(s.mask(10), [true, true, true, true, false, false, false, false]);
+        assert_eq!(
+            s.mask(1),
+            [false, false, false, true, true, true, true, true]
+        );
+        assert_eq!(
+            s.mask(10),
+            [true, true, true, true, false, false, false, false]
+        );
         assert_eq!(s.mask(5), [true; N_ACTIONS]);
         // min == max: only hold.
         let fixed = ActionSpace::new(3, 3);

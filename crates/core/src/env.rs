@@ -141,16 +141,24 @@ where
     let mut b = make();
     match a.step(&Action::Index(crate::action::HOLD)) {
         Err(EnvError::ResetNeeded) => {}
-        other => return Err(format!("step before reset must fail with ResetNeeded, got {other:?}")),
+        other => {
+            return Err(format!(
+                "step before reset must fail with ResetNeeded, got {other:?}"
+            ));
+        }
     }
     let space = a.observation_space().clone();
     let (oa, info) = a.reset(Some(seed));
     let (ob, _) = b.reset(Some(seed));
     if oa != ob {
-        return Err(format!("same seed {seed} gave different first observations:\n{oa:?}\n{ob:?}"));
+        return Err(format!(
+            "same seed {seed} gave different first observations:\n{oa:?}\n{ob:?}"
+        ));
     }
     if let Some((i, name)) = space.violation(&oa) {
-        return Err(format!("first observation out of space at feature {i} ({name}): {oa:?}"));
+        return Err(format!(
+            "first observation out of space at feature {i} ({name}): {oa:?}"
+        ));
     }
     let max = a.max_episode_steps();
     let mut picker = SplitMix(seed);
@@ -169,16 +177,24 @@ where
             return Err(format!("episode flags diverged at step {step}"));
         }
         if let Some((i, name)) = space.violation(&sa.obs) {
-            return Err(format!("observation out of space at step {step}, feature {i} ({name}): {:?}", sa.obs));
+            return Err(format!(
+                "observation out of space at step {step}, feature {i} ({name}): {:?}",
+                sa.obs
+            ));
         }
         if !sa.reward.is_finite() {
             return Err(format!("non-finite reward {} at step {step}", sa.reward));
         }
         if sa.terminated {
-            return Err(format!("autoscaling episodes end by truncation, but step {step} terminated"));
+            return Err(format!(
+                "autoscaling episodes end by truncation, but step {step} terminated"
+            ));
         }
         if sa.truncated != (step == max) {
-            return Err(format!("truncated = {} at step {step} of {max}", sa.truncated));
+            return Err(format!(
+                "truncated = {} at step {step} of {max}",
+                sa.truncated
+            ));
         }
         if sa.info.step != step {
             return Err(format!("info.step = {} at step {step}", sa.info.step));
@@ -186,7 +202,11 @@ where
     }
     match a.step(&Action::Index(crate::action::HOLD)) {
         Err(EnvError::EpisodeOver(_)) => {}
-        other => return Err(format!("step after truncation must fail with EpisodeOver, got {other:?}")),
+        other => {
+            return Err(format!(
+                "step after truncation must fail with EpisodeOver, got {other:?}"
+            ));
+        }
     }
     // reset(None) continues the env's RNG: two envs with the same history stay equal.
     let (na, _) = a.reset(None);

@@ -107,7 +107,10 @@ pub struct Observation(pub [f32; N_FEATURES]);
 impl Observation {
     /// The value of the feature called `name`, if there is one.
     pub fn get(&self, name: &str) -> Option<f32> {
-        FEATURE_NAMES.iter().position(|n| *n == name).map(|i| self.0[i])
+        FEATURE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| self.0[i])
     }
 }
 
@@ -181,8 +184,13 @@ pub fn features(s: &MetricsSnapshot) -> Observation {
     let starting = f64::from(s.starting_replicas);
     let ready1 = ready.max(1.0);
     let lat = |q: Option<f64>| q.map_or(0.0, |v| ln1p_pos(v / slo));
-    let missing = s.latency_p50_s.is_none() && s.latency_p95_s.is_none() && s.latency_p99_s.is_none();
-    let t = if s.time.0.is_finite() { s.time } else { crate::SimTime(0.0) };
+    let missing =
+        s.latency_p50_s.is_none() && s.latency_p95_s.is_none() && s.latency_p99_s.is_none();
+    let t = if s.time.0.is_finite() {
+        s.time
+    } else {
+        crate::SimTime(0.0)
+    };
     let day = TAU * t.second_of_day() / 86_400.0;
     let week = TAU * t.second_of_week() / 604_800.0;
 
@@ -304,7 +312,10 @@ mod tests {
     fn out_of_bounds_is_reported_by_name() {
         let mut o = features(&snap());
         o.0[9] = 1.5;
-        assert_eq!(ObsSpace::standard().violation(&o), Some((9, "gpu_utilization")));
+        assert_eq!(
+            ObsSpace::standard().violation(&o),
+            Some((9, "gpu_utilization"))
+        );
         o.0[9] = f32::NAN;
         assert!(!ObsSpace::standard().contains(&o));
     }

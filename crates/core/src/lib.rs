@@ -24,7 +24,9 @@ pub mod time;
 
 pub use action::{ACTION_DELTAS, Action, ActionSpace, N_ACTIONS};
 pub use env::{Env, EnvError, Step, StepInfo, check_env};
-pub use features::{FEATURE_NAMES, N_FEATURES, OBS_SCHEMA_VERSION, ObsSpace, Observation, features};
+pub use features::{
+    FEATURE_NAMES, N_FEATURES, OBS_SCHEMA_VERSION, ObsSpace, Observation, features,
+};
 pub use policy::{Decision, Policy, Reason, Source};
 pub use snapshot::{MetricsSnapshot, ServiceProfile};
 pub use time::SimTime;

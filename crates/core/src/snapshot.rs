@@ -163,7 +163,10 @@ mod tests {
         s.queue_depth = f64::NAN;
         s.arrival_rate_1m = -1.0;
         s.latency_p99_s = Some(f64::INFINITY);
-        assert_eq!(s.invalid_fields(), vec!["arrival_rate_1m", "queue_depth", "latency_p99_s"]);
+        assert_eq!(
+            s.invalid_fields(),
+            vec!["arrival_rate_1m", "queue_depth", "latency_p99_s"]
+        );
         assert_eq!(s.current_replicas(), 3);
         assert_eq!(profile().usd_per_replica_hour(), 7.0);
     }

@@ -125,7 +125,10 @@ impl RateProcess {
 
     /// For piecewise: index of the point at or before `t` (after repetition) and the local time.
     fn piece_at(&self, t: f64) -> (usize, f64) {
-        let Arrivals::Piecewise { points, repeat_s, .. } = &self.arrivals else {
+        let Arrivals::Piecewise {
+            points, repeat_s, ..
+        } = &self.arrivals
+        else {
             unreachable!()
         };
         let tl = match repeat_s {
@@ -151,14 +154,19 @@ impl RateProcess {
             } => {
                 let (i, tl) = self.piece_at(t);
                 let base = t - tl; // start of this repetition
-                let next_point = points.get(i + 1).map(|p| p[0]).or(*repeat_s).map_or(f64::INFINITY, |n| base + n);
+                let next_point = points
+                    .get(i + 1)
+                    .map(|p| p[0])
+                    .or(*repeat_s)
+                    .map_or(f64::INFINITY, |n| base + n);
                 match interpolation {
                     Interpolation::Step => (next_point, points[i][1]),
                     Interpolation::Linear => {
                         if points.get(i + 1).is_none() {
                             return (next_point, points[i][1]);
                         }
-                        let end = (((t / SMOOTH_STEP_S).floor() + 1.0) * SMOOTH_STEP_S).min(next_point);
+                        let end =
+                            (((t / SMOOTH_STEP_S).floor() + 1.0) * SMOOTH_STEP_S).min(next_point);
                         (end, self.smooth_rate(0.5 * (t + end), start_unix_s))
                     }
                 }
@@ -181,11 +189,18 @@ impl RateProcess {
             } => {
                 while t >= self.state_until {
                     self.state = 1 - self.state;
-                    let mean = if self.state == 0 { mean_on_s } else { mean_off_s };
+                    let mean = if self.state == 0 {
+                        mean_on_s
+                    } else {
+                        mean_off_s
+                    };
                     let e: f64 = Exp1.sample(rng);
                     self.state_until += e * mean;
                 }
-                (self.state_until, if self.state == 0 { *on_rps } else { 0.0 })
+                (
+                    self.state_until,
+                    if self.state == 0 { *on_rps } else { 0.0 },
+                )
             }
             Arrivals::Trace {
                 trace,
@@ -198,7 +213,11 @@ impl RateProcess {
                 let n = trace.rps.len();
                 let row_abs = (pos / dt).floor();
                 // NB: guard against `pos` sitting a rounding error below a row boundary.
-                let row_abs = if (row_abs + 1.0) * dt - pos < 1e-9 * dt.max(1.0) { row_abs + 1.0 } else { row_abs };
+                let row_abs = if (row_abs + 1.0) * dt - pos < 1e-9 * dt.max(1.0) {
+                    row_abs + 1.0
+                } else {
+                    row_abs
+                };
                 let end = (row_abs + 1.0) * dt - self.trace_offset_s;
                 let row = row_abs as usize;
                 if !looping && row >= n {
@@ -226,7 +245,12 @@ pub struct ArrivalStream {
 
 impl ArrivalStream {
     /// A stream starting at simulated time 0, every rate multiplied by `multiplier`.
-    pub fn new(arrivals: &Arrivals, start_unix_s: f64, multiplier: f64, rng: &mut ChaCha8Rng) -> Self {
+    pub fn new(
+        arrivals: &Arrivals,
+        start_unix_s: f64,
+        multiplier: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
         let mut process = RateProcess::new(arrivals, rng);
         let (seg_end, rate) = process.segment(0.0, start_unix_s, rng);
         ArrivalStream {
@@ -285,7 +309,10 @@ mod tests {
 
     fn within_poisson_noise(n: u64, expected: f64) {
         let z = (n as f64 - expected) / expected.sqrt();
-        assert!(z.abs() < 4.0, "count {n}, expected {expected:.0}, z = {z:.2}");
+        assert!(
+            z.abs() < 4.0,
+            "count {n}, expected {expected:.0}, z = {z:.2}"
+        );
     }
 
     #[test]
@@ -348,14 +375,22 @@ mod tests {
         ]);
         // Two states alternate: time shares 3/4 and 1/4, mean rate 0.75 + 2.25 = 3.
         let n = count(&m, 2_000_000.0, 6) as f64;
-        assert!((n / 2_000_000.0 / 3.0 - 1.0).abs() < 0.03, "mean rate {}", n / 2_000_000.0);
+        assert!(
+            (n / 2_000_000.0 / 3.0 - 1.0).abs() < 0.03,
+            "mean rate {}",
+            n / 2_000_000.0
+        );
         let o = Arrivals::OnOff {
             on_rps: 4.0,
             mean_on_s: 100.0,
             mean_off_s: 300.0,
         };
         let n = count(&o, 2_000_000.0, 7) as f64;
-        assert!((n / 2_000_000.0 - 1.0).abs() < 0.03, "mean rate {}", n / 2_000_000.0);
+        assert!(
+            (n / 2_000_000.0 - 1.0).abs() < 0.03,
+            "mean rate {}",
+            n / 2_000_000.0
+        );
     }
 
     #[test]
@@ -368,7 +403,9 @@ mod tests {
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut s = ArrivalStream::new(&a, 0.0, 1.0, &mut rng);
-            (0..1000).map(|_| s.next_arrival(&mut rng)).collect::<Vec<_>>()
+            (0..1000)
+                .map(|_| s.next_arrival(&mut rng))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));

@@ -407,7 +407,12 @@ impl Profile {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::invalid(path, field, v, "must be a finite number > 0"))
+                Err(Error::invalid(
+                    path,
+                    field,
+                    v,
+                    "must be a finite number > 0",
+                ))
             }
         };
         if file.gpus_per_replica == 0 {
@@ -415,22 +420,47 @@ impl Profile {
         }
         finite_pos("usd_per_gpu_hour", file.usd_per_gpu_hour)?;
         if file.max_concurrency == 0 || file.max_concurrency > 1_000_000 {
-            return Err(Error::invalid(path, "max_concurrency", file.max_concurrency, "must be in 1..=1000000"));
+            return Err(Error::invalid(
+                path,
+                "max_concurrency",
+                file.max_concurrency,
+                "must be in 1..=1000000",
+            ));
         }
         let curve = &file.throughput_curve;
         if curve.is_empty() {
-            return Err(Error::invalid(path, "throughput_curve", "[]", "needs at least one [concurrency, rps] point"));
+            return Err(Error::invalid(
+                path,
+                "throughput_curve",
+                "[]",
+                "needs at least one [concurrency, rps] point",
+            ));
         }
         for (i, [c, r]) in curve.iter().enumerate() {
             let field = format!("throughput_curve[{i}]");
             if !(c.is_finite() && *c >= 1.0) {
-                return Err(Error::invalid(path, &field, format!("[{c}, {r}]"), "concurrency must be >= 1"));
+                return Err(Error::invalid(
+                    path,
+                    &field,
+                    format!("[{c}, {r}]"),
+                    "concurrency must be >= 1",
+                ));
             }
             if !(r.is_finite() && *r > 0.0) {
-                return Err(Error::invalid(path, &field, format!("[{c}, {r}]"), "throughput must be > 0"));
+                return Err(Error::invalid(
+                    path,
+                    &field,
+                    format!("[{c}, {r}]"),
+                    "throughput must be > 0",
+                ));
             }
             if i > 0 && *c <= curve[i - 1][0] {
-                return Err(Error::invalid(path, &field, format!("[{c}, {r}]"), "concurrency must increase"));
+                return Err(Error::invalid(
+                    path,
+                    &field,
+                    format!("[{c}, {r}]"),
+                    "concurrency must increase",
+                ));
             }
         }
         let n_max = file.max_concurrency as usize;
@@ -473,7 +503,12 @@ fn interpolate_curve(curve: &[[f64; 2]], n: f64) -> f64 {
 fn validate_requests(r: &RequestSpec, path: &Path, field: &str) -> Result<()> {
     r.work.build(path, &format!("{field}.work"))?;
     if !(0.0..=1.0).contains(&r.prefill_fraction) {
-        return Err(Error::invalid(path, format!("{field}.prefill_fraction"), r.prefill_fraction, "must be in [0, 1]"));
+        return Err(Error::invalid(
+            path,
+            format!("{field}.prefill_fraction"),
+            r.prefill_fraction,
+            "must be in [0, 1]",
+        ));
     }
     if let Some(t) = &r.tokens {
         for (name, v) in [
@@ -483,11 +518,21 @@ fn validate_requests(r: &RequestSpec, path: &Path, field: &str) -> Result<()> {
             ("token_cv", t.token_cv),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid(path, format!("{field}.tokens.{name}"), v, "must be a finite number >= 0"));
+                return Err(Error::invalid(
+                    path,
+                    format!("{field}.tokens.{name}"),
+                    v,
+                    "must be a finite number >= 0",
+                ));
             }
         }
         if t.prefill_token_weight * t.ref_input_tokens + t.ref_output_tokens <= 0.0 {
-            return Err(Error::invalid(path, format!("{field}.tokens"), "0", "the reference request has no work"));
+            return Err(Error::invalid(
+                path,
+                format!("{field}.tokens"),
+                "0",
+                "the reference request has no work",
+            ));
         }
     }
     Ok(())
@@ -496,14 +541,29 @@ fn validate_requests(r: &RequestSpec, path: &Path, field: &str) -> Result<()> {
 fn validate_slo(s: &SloSpec, path: &Path, field: &str) -> Result<()> {
     for (name, v) in [("latency_s", s.latency_s), ("timeout_s", s.timeout_s)] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(Error::invalid(path, format!("{field}.{name}"), v, "must be a finite number > 0"));
+            return Err(Error::invalid(
+                path,
+                format!("{field}.{name}"),
+                v,
+                "must be a finite number > 0",
+            ));
         }
     }
     if !(s.target > 0.0 && s.target <= 1.0) {
-        return Err(Error::invalid(path, format!("{field}.target"), s.target, "must be in (0, 1]"));
+        return Err(Error::invalid(
+            path,
+            format!("{field}.target"),
+            s.target,
+            "must be in (0, 1]",
+        ));
     }
     if !(s.penalty_usd.is_finite() && s.penalty_usd >= 0.0) {
-        return Err(Error::invalid(path, format!("{field}.penalty_usd"), s.penalty_usd, "must be >= 0"));
+        return Err(Error::invalid(
+            path,
+            format!("{field}.penalty_usd"),
+            s.penalty_usd,
+            "must be >= 0",
+        ));
     }
     Ok(())
 }
@@ -668,7 +728,14 @@ impl Scenario {
                 if close.is_empty() {
                     "run `rlscale scenarios` to list them".to_string()
                 } else {
-                    format!("did you mean {}?", close.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "did you mean {}?",
+                        close
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 }
             };
             return Err(Error::NotFound {
@@ -687,7 +754,12 @@ impl Scenario {
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str())
             && stem != file.id
         {
-            return Err(Error::invalid(path, "id", &file.id, format!("must equal the file name `{stem}`")));
+            return Err(Error::invalid(
+                path,
+                "id",
+                &file.id,
+                format!("must equal the file name `{stem}`"),
+            ));
         }
         Self::from_file(file, path, overrides)
     }
@@ -700,7 +772,11 @@ impl Scenario {
             let names = std::fs::read_dir(dir.join("profiles"))
                 .map(|rd| {
                     rd.filter_map(|e| e.ok())
-                        .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+                        .filter_map(|e| {
+                            e.path()
+                                .file_stem()
+                                .map(|s| s.to_string_lossy().into_owned())
+                        })
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default();
@@ -708,7 +784,11 @@ impl Scenario {
                 path,
                 "profile",
                 &file.profile,
-                format!("no {} (profiles there: {})", profile_path.display(), names.join(", ")),
+                format!(
+                    "no {} (profiles there: {})",
+                    profile_path.display(),
+                    names.join(", ")
+                ),
             ));
         }
         let profile = Arc::new(Profile::load(&profile_path)?);
@@ -717,25 +797,45 @@ impl Scenario {
 
     /// Validate a parsed scenario with an already loaded profile; `path` locates a relative trace file and
     /// is used in errors.
-    pub fn build(mut file: ScenarioFile, profile: Arc<Profile>, path: &Path, overrides: &Overrides) -> Result<Scenario> {
+    pub fn build(
+        mut file: ScenarioFile,
+        profile: Arc<Profile>,
+        path: &Path,
+        overrides: &Overrides,
+    ) -> Result<Scenario> {
         let dir = path.parent().unwrap_or(Path::new("."));
         if let Some(n) = overrides.max_episode_steps {
             file.max_episode_steps = n;
         }
         validate_id(&file.id, path)?;
         if file.nondeterministic {
-            return Err(Error::invalid(path, "nondeterministic", true, "the simulator is deterministic per seed"));
+            return Err(Error::invalid(
+                path,
+                "nondeterministic",
+                true,
+                "the simulator is deterministic per seed",
+            ));
         }
         if file.max_episode_steps == 0 {
             return Err(Error::invalid(path, "max_episode_steps", 0, "must be >= 1"));
         }
         let ci = file.control_interval_s;
         if !(ci.is_finite() && ci > 0.0) {
-            return Err(Error::invalid(path, "control_interval_s", ci, "must be > 0"));
+            return Err(Error::invalid(
+                path,
+                "control_interval_s",
+                ci,
+                "must be > 0",
+            ));
         }
         let m = file.metrics;
         if !(m.scrape_interval_s.is_finite() && m.scrape_interval_s > 0.0) {
-            return Err(Error::invalid(path, "metrics.scrape_interval_s", m.scrape_interval_s, "must be > 0"));
+            return Err(Error::invalid(
+                path,
+                "metrics.scrape_interval_s",
+                m.scrape_interval_s,
+                "must be > 0",
+            ));
         }
         let ratio = ci / m.scrape_interval_s;
         if (ratio - ratio.round()).abs() > 1e-9 || ratio.round() < 1.0 {
@@ -747,28 +847,55 @@ impl Scenario {
             ));
         }
         if !(m.noise_cv.is_finite() && (0.0..=1.0).contains(&m.noise_cv)) {
-            return Err(Error::invalid(path, "metrics.noise_cv", m.noise_cv, "must be in [0, 1]"));
+            return Err(Error::invalid(
+                path,
+                "metrics.noise_cv",
+                m.noise_cv,
+                "must be in [0, 1]",
+            ));
         }
         if !(m.staleness_s.is_finite() && m.staleness_s >= 0.0 && m.staleness_s <= 3600.0) {
-            return Err(Error::invalid(path, "metrics.staleness_s", m.staleness_s, "must be in [0, 3600]"));
+            return Err(Error::invalid(
+                path,
+                "metrics.staleness_s",
+                m.staleness_s,
+                "must be in [0, 3600]",
+            ));
         }
         let r = file.replicas;
         if r.min > r.max {
-            return Err(Error::invalid(path, "replicas.min", r.min, format!("must be <= replicas.max ({})", r.max)));
+            return Err(Error::invalid(
+                path,
+                "replicas.min",
+                r.min,
+                format!("must be <= replicas.max ({})", r.max),
+            ));
         }
         if r.max == 0 || r.max > 10_000 {
-            return Err(Error::invalid(path, "replicas.max", r.max, "must be in 1..=10000"));
+            return Err(Error::invalid(
+                path,
+                "replicas.max",
+                r.max,
+                "must be in 1..=10000",
+            ));
         }
         if r.initial < r.min || r.initial > r.max {
             return Err(Error::invalid(
                 path,
                 "replicas.initial",
                 r.initial,
-                format!("must be within [replicas.min, replicas.max] = [{}, {}]", r.min, r.max),
+                format!(
+                    "must be within [replicas.min, replicas.max] = [{}, {}]",
+                    r.min, r.max
+                ),
             ));
         }
         for (i, p) in file.cluster.stockouts.iter().enumerate() {
-            if !(p.start_s.is_finite() && p.end_s.is_finite() && p.start_s >= 0.0 && p.end_s > p.start_s) {
+            if !(p.start_s.is_finite()
+                && p.end_s.is_finite()
+                && p.start_s >= 0.0
+                && p.end_s > p.start_s)
+            {
                 return Err(Error::invalid(
                     path,
                     format!("cluster.stockouts[{i}]"),
@@ -777,8 +904,14 @@ impl Scenario {
                 ));
             }
         }
-        let start_unix_s = parse_utc(&file.start_time)
-            .ok_or_else(|| Error::invalid(path, "start_time", &file.start_time, "expected YYYY-MM-DDTHH:MM:SSZ (UTC)"))?;
+        let start_unix_s = parse_utc(&file.start_time).ok_or_else(|| {
+            Error::invalid(
+                path,
+                "start_time",
+                &file.start_time,
+                "expected YYYY-MM-DDTHH:MM:SSZ (UTC)",
+            )
+        })?;
 
         let requests = match &file.requests {
             Some(r) => {
@@ -787,7 +920,11 @@ impl Scenario {
             }
             None => profile.file.requests.clone(),
         };
-        let work_field = if file.requests.is_some() { "requests.work" } else { "profile requests.work" };
+        let work_field = if file.requests.is_some() {
+            "requests.work"
+        } else {
+            "profile requests.work"
+        };
         let work = requests.work.build(path, work_field)?;
         let slo = match &file.slo {
             Some(s) => {
@@ -799,7 +936,12 @@ impl Scenario {
         let arrivals = build_arrivals(&file, path, dir, overrides)?;
         let rate_multiplier = overrides.rate_scale.unwrap_or(1.0);
         if !(rate_multiplier.is_finite() && rate_multiplier >= 0.0) {
-            return Err(Error::invalid(path, "--rate-scale", rate_multiplier, "must be a finite number >= 0"));
+            return Err(Error::invalid(
+                path,
+                "--rate-scale",
+                rate_multiplier,
+                "must be a finite number >= 0",
+            ));
         }
         Ok(Scenario {
             file,
@@ -816,37 +958,63 @@ impl Scenario {
 }
 
 fn validate_id(id: &str, path: &Path) -> Result<()> {
-    let ok = id
-        .rsplit_once("-v")
-        .is_some_and(|(name, v)| !name.is_empty() && !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok = id.rsplit_once("-v").is_some_and(|(name, v)| {
+        !name.is_empty() && !v.is_empty() && v.chars().all(|c| c.is_ascii_digit())
+    }) && id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(path, "id", id, "must look like `name-v1` (lowercase letters, digits, dashes, a version)"))
+        Err(Error::invalid(
+            path,
+            "id",
+            id,
+            "must look like `name-v1` (lowercase letters, digits, dashes, a version)",
+        ))
     }
 }
 
-fn build_arrivals(file: &ScenarioFile, path: &Path, dir: &Path, overrides: &Overrides) -> Result<Arrivals> {
+fn build_arrivals(
+    file: &ScenarioFile,
+    path: &Path,
+    dir: &Path,
+    overrides: &Overrides,
+) -> Result<Arrivals> {
     let rate = |field: &str, v: f64| -> Result<f64> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
         } else {
-            Err(Error::invalid(path, format!("arrivals.{field}"), v, "must be a finite rate >= 0"))
+            Err(Error::invalid(
+                path,
+                format!("arrivals.{field}"),
+                v,
+                "must be a finite rate >= 0",
+            ))
         }
     };
     let positive = |field: &str, v: f64| -> Result<f64> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
-            Err(Error::invalid(path, format!("arrivals.{field}"), v, "must be a finite number > 0"))
+            Err(Error::invalid(
+                path,
+                format!("arrivals.{field}"),
+                v,
+                "must be a finite number > 0",
+            ))
         }
     };
     let unit = |field: &str, v: f64| -> Result<f64> {
         if (0.0..=1.0).contains(&v) {
             Ok(v)
         } else {
-            Err(Error::invalid(path, format!("arrivals.{field}"), v, "must be in [0, 1]"))
+            Err(Error::invalid(
+                path,
+                format!("arrivals.{field}"),
+                v,
+                "must be in [0, 1]",
+            ))
         }
     };
     Ok(match &file.arrivals {
@@ -863,18 +1031,33 @@ fn build_arrivals(file: &ScenarioFile, path: &Path, dir: &Path, overrides: &Over
             peak_hour: if (0.0..24.0).contains(peak_hour) {
                 *peak_hour
             } else {
-                return Err(Error::invalid(path, "arrivals.peak_hour", peak_hour, "must be in [0, 24)"));
+                return Err(Error::invalid(
+                    path,
+                    "arrivals.peak_hour",
+                    peak_hour,
+                    "must be in [0, 24)",
+                ));
             },
             weekly_amplitude: unit("weekly_amplitude", *weekly_amplitude)?,
             peak_day: if (0.0..7.0).contains(peak_day) {
                 *peak_day
             } else {
-                return Err(Error::invalid(path, "arrivals.peak_day", peak_day, "must be in [0, 7)"));
+                return Err(Error::invalid(
+                    path,
+                    "arrivals.peak_day",
+                    peak_day,
+                    "must be in [0, 7)",
+                ));
             },
         },
         ArrivalSpec::Mmpp { states } => {
             if states.len() < 2 {
-                return Err(Error::invalid(path, "arrivals.states", states.len(), "an MMPP needs at least 2 states"));
+                return Err(Error::invalid(
+                    path,
+                    "arrivals.states",
+                    states.len(),
+                    "an MMPP needs at least 2 states",
+                ));
             }
             for (i, s) in states.iter().enumerate() {
                 rate(&format!("states[{i}].rps"), s.rps)?;
@@ -903,18 +1086,33 @@ fn build_arrivals(file: &ScenarioFile, path: &Path, dir: &Path, overrides: &Over
             repeat_s,
         } => {
             if points.is_empty() || points[0][0] != 0.0 {
-                return Err(Error::invalid(path, "arrivals.points", format!("{points:?}"), "needs a first point at t_s = 0"));
+                return Err(Error::invalid(
+                    path,
+                    "arrivals.points",
+                    format!("{points:?}"),
+                    "needs a first point at t_s = 0",
+                ));
             }
             for (i, [t, r]) in points.iter().enumerate() {
                 rate(&format!("points[{i}] rps"), *r)?;
                 if i > 0 && !(t.is_finite() && *t > points[i - 1][0]) {
-                    return Err(Error::invalid(path, format!("arrivals.points[{i}]"), t, "t_s must increase"));
+                    return Err(Error::invalid(
+                        path,
+                        format!("arrivals.points[{i}]"),
+                        t,
+                        "t_s must increase",
+                    ));
                 }
             }
             if let Some(rep) = repeat_s {
                 let last = points[points.len() - 1][0];
                 if !(rep.is_finite() && *rep > last) {
-                    return Err(Error::invalid(path, "arrivals.repeat_s", rep, format!("must exceed the last point's t_s ({last})")));
+                    return Err(Error::invalid(
+                        path,
+                        "arrivals.repeat_s",
+                        rep,
+                        format!("must exceed the last point's t_s ({last})"),
+                    ));
                 }
             }
             Arrivals::Piecewise {
@@ -947,14 +1145,21 @@ fn build_arrivals(file: &ScenarioFile, path: &Path, dir: &Path, overrides: &Over
                 (None, None) => {
                     return Err(Error::TraceNotSupplied {
                         scenario: file.id.clone(),
-                        why: not_shipped_because.clone().unwrap_or_else(|| "its licence does not allow it".into()),
+                        why: not_shipped_because
+                            .clone()
+                            .unwrap_or_else(|| "its licence does not allow it".into()),
                         obtain: obtain.clone().unwrap_or_else(|| "its publisher".into()),
                     });
                 }
             };
             let trace = Trace::load(&trace_path)?;
             if trace.expected_arrivals() <= 0.0 {
-                return Err(Error::invalid(path, "arrivals.file", trace_path.display(), "the trace has no arrivals"));
+                return Err(Error::invalid(
+                    path,
+                    "arrivals.file",
+                    trace_path.display(),
+                    "the trace has no arrivals",
+                ));
             }
             Arrivals::Trace {
                 trace: Arc::new(trace),
@@ -1005,13 +1210,26 @@ pub fn parse_utc(s: &str) -> Option<f64> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-');
-    let (y, mo, da): (i64, i64, i64) = (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
+    let (y, mo, da): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
     let mut t = time.split(':');
-    let (h, mi, se): (i64, i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let (h, mi, se): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
     if d.next().is_some() || t.next().is_some() {
         return None;
     }
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..61).contains(&se) {
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0..61).contains(&se)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).

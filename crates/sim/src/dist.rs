@@ -75,9 +75,9 @@ impl DistSpec {
     pub fn mean(&self) -> f64 {
         match *self {
             DistSpec::Const { value } => value,
-            DistSpec::Exponential { mean } | DistSpec::Lognormal { mean, .. } | DistSpec::Gamma { mean, .. } => {
-                mean
-            }
+            DistSpec::Exponential { mean }
+            | DistSpec::Lognormal { mean, .. }
+            | DistSpec::Gamma { mean, .. } => mean,
             DistSpec::Uniform { low, high } => 0.5 * (low + high),
         }
     }
@@ -88,14 +88,24 @@ impl DistSpec {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(Error::invalid(path, format!("{field}.{name}"), v, "must be a finite number >= 0"))
+                Err(Error::invalid(
+                    path,
+                    format!("{field}.{name}"),
+                    v,
+                    "must be a finite number >= 0",
+                ))
             }
         };
         let positive = |name: &str, v: f64| -> Result<()> {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::invalid(path, format!("{field}.{name}"), v, "must be a finite number > 0"))
+                Err(Error::invalid(
+                    path,
+                    format!("{field}.{name}"),
+                    v,
+                    "must be a finite number > 0",
+                ))
             }
         };
         Ok(match *self {
@@ -120,15 +130,21 @@ impl DistSpec {
                 positive("mean", mean)?;
                 positive("cv", cv)?;
                 let shape = 1.0 / (cv * cv);
-                let g = Gamma::new(shape, mean / shape)
-                    .map_err(|e| Error::invalid(path, field, format!("mean={mean}, cv={cv}"), e.to_string()))?;
+                let g = Gamma::new(shape, mean / shape).map_err(|e| {
+                    Error::invalid(path, field, format!("mean={mean}, cv={cv}"), e.to_string())
+                })?;
                 Dist::Gamma(g)
             }
             DistSpec::Uniform { low, high } => {
                 nonneg("low", low)?;
                 nonneg("high", high)?;
                 if high < low {
-                    return Err(Error::invalid(path, format!("{field}.high"), high, format!("must be >= low ({low})")));
+                    return Err(Error::invalid(
+                        path,
+                        format!("{field}.high"),
+                        high,
+                        format!("must be >= low ({low})"),
+                    ));
                 }
                 Dist::Uniform(low, high)
             }
@@ -169,25 +185,45 @@ mod tests {
             DistSpec::Exponential { mean: 2.0 },
             DistSpec::Lognormal { mean: 5.0, cv: 0.5 },
             DistSpec::Gamma { mean: 4.0, cv: 0.3 },
-            DistSpec::Uniform { low: 1.0, high: 3.0 },
+            DistSpec::Uniform {
+                low: 1.0,
+                high: 3.0,
+            },
         ];
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for spec in specs {
             let d = spec.build(Path::new("x.toml"), "d").unwrap();
             let n = 200_000;
             let mean = (0..n).map(|_| d.sample(&mut rng)).sum::<f64>() / f64::from(n);
-            assert!((mean / spec.mean() - 1.0).abs() < 0.01, "{spec:?}: sample mean {mean}");
+            assert!(
+                (mean / spec.mean() - 1.0).abs() < 0.01,
+                "{spec:?}: sample mean {mean}"
+            );
         }
     }
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let err = DistSpec::Lognormal { mean: -1.0, cv: 0.2 }
-            .build(Path::new("p.toml"), "cold_start.provision_s")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("p.toml") && err.contains("cold_start.provision_s.mean") && err.contains("-1"), "{err}");
-        let err = DistSpec::Uniform { low: 3.0, high: 1.0 }.build(Path::new("p.toml"), "u").unwrap_err().to_string();
+        let err = DistSpec::Lognormal {
+            mean: -1.0,
+            cv: 0.2,
+        }
+        .build(Path::new("p.toml"), "cold_start.provision_s")
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("p.toml")
+                && err.contains("cold_start.provision_s.mean")
+                && err.contains("-1"),
+            "{err}"
+        );
+        let err = DistSpec::Uniform {
+            low: 3.0,
+            high: 1.0,
+        }
+        .build(Path::new("p.toml"), "u")
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("u.high"), "{err}");
     }
 
@@ -198,7 +234,13 @@ mod tests {
             d: DistSpec,
         }
         let w: W = toml::from_str("d = { dist = \"lognormal\", mean = 60.0, cv = 0.3 }").unwrap();
-        assert_eq!(w.d, DistSpec::Lognormal { mean: 60.0, cv: 0.3 });
+        assert_eq!(
+            w.d,
+            DistSpec::Lognormal {
+                mean: 60.0,
+                cv: 0.3
+            }
+        );
         let err = toml::from_str::<W>("d = { dist = \"lognormal\", mean = 60.0, cvv = 0.3 }")
             .err()
             .unwrap()

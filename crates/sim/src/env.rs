@@ -32,7 +32,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rlscale_core::{
-    Action, ActionSpace, Env, EnvError, MetricsSnapshot, ObsSpace, Observation, SimTime, Step, StepInfo, features,
+    Action, ActionSpace, Env, EnvError, MetricsSnapshot, ObsSpace, Observation, SimTime, Step,
+    StepInfo, features,
 };
 
 use crate::arrivals::ArrivalStream;
@@ -213,7 +214,9 @@ impl SimEnv {
 
     /// The time now (episode start + simulated seconds), None before reset.
     pub fn now(&self) -> Option<SimTime> {
-        self.state.as_ref().map(|s| SimTime(self.scenario.start_unix_s + s.t))
+        self.state
+            .as_ref()
+            .map(|s| SimTime(self.scenario.start_unix_s + s.t))
     }
 
     /// The info of the last reset or step (None before reset).
@@ -228,7 +231,12 @@ impl SimEnv {
 
 impl State {
     fn in_stockout(&self, scenario: &Scenario) -> bool {
-        scenario.file.cluster.stockouts.iter().any(|p| self.t >= p.start_s && self.t < p.end_s)
+        scenario
+            .file
+            .cluster
+            .stockouts
+            .iter()
+            .any(|p| self.t >= p.start_s && self.t < p.end_s)
     }
 }
 
@@ -292,7 +300,10 @@ impl SimEnv {
 
     /// Replicas counted against the target: everything but Draining.
     fn active_count(st: &State) -> u32 {
-        st.replicas.iter().filter(|r| r.phase != Phase::Draining).count() as u32
+        st.replicas
+            .iter()
+            .filter(|r| r.phase != Phase::Draining)
+            .count() as u32
     }
 
     fn set_target(&self, st: &mut State, target: u32) {
@@ -537,7 +548,10 @@ impl SimEnv {
             }
         }
         let (util, kv) = if serving > 0.0 {
-            ((busy / serving).min(1.0), (conc / (serving * self.max_conc as f64)).min(1.0))
+            (
+                (busy / serving).min(1.0),
+                (conc / (serving * self.max_conc as f64)).min(1.0),
+            )
         } else {
             (0.0, 0.0)
         };
@@ -575,7 +589,8 @@ impl SimEnv {
 
     /// The snapshot a decision at the current time sees: the last scrape at or before `now − staleness`.
     fn visible_snapshot(&self, st: &State) -> MetricsSnapshot {
-        let cutoff = self.scenario.start_unix_s + st.t - self.scenario.file.metrics.staleness_s + 1e-9;
+        let cutoff =
+            self.scenario.start_unix_s + st.t - self.scenario.file.metrics.staleness_s + 1e-9;
         st.scrapes
             .snapshots
             .iter()
@@ -698,7 +713,11 @@ impl Env for SimEnv {
                 cold_starts: 0,
                 gpu_seconds: 0.0,
                 cost_usd: 0.0,
-                snapshot: MetricsSnapshot::idle(SimTime(self.scenario.start_unix_s), 0, self.scenario.service_profile()),
+                snapshot: MetricsSnapshot::idle(
+                    SimTime(self.scenario.start_unix_s),
+                    0,
+                    self.scenario.service_profile(),
+                ),
             },
         };
         st.next_arrival = st.stream.next_arrival(&mut st.rng_arrivals);
@@ -751,7 +770,8 @@ impl Env for SimEnv {
         let info = self.info(&st, snap, scaled);
         let profile = self.scenario.service_profile();
         let unit = profile.usd_per_replica_hour() * spec.control_interval_s / 3600.0;
-        let reward = -(info.cost_usd + self.scenario.slo.penalty_usd * info.slo_violations as f64) / unit;
+        let reward =
+            -(info.cost_usd + self.scenario.slo.penalty_usd * info.slo_violations as f64) / unit;
         let tt = &mut st.totals;
         tt.arrivals += info.arrivals;
         tt.completed += info.completed;

@@ -132,7 +132,9 @@ impl TimelineRow {
             self.cold_starts,
             self.gpu_utilization,
             self.arrival_rate_1m,
-            self.latency_p95_s.map(|v| format!("{v:.4}")).unwrap_or_default(),
+            self.latency_p95_s
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_default(),
             self.cost_usd,
             self.reward,
             self.source,
@@ -181,7 +183,9 @@ pub fn run_episode(
     loop {
         let now = env.now().expect("reset was called");
         let decision = policy.decide(&info.snapshot, now);
-        let step = env.step(&Action::Replicas(decision.replicas)).expect("the episode is running");
+        let step = env
+            .step(&Action::Replicas(decision.replicas))
+            .expect("the episode is running");
         on_step(&TimelineRow::new(&step.info, start, &decision, step.reward));
         info = step.info;
         if step.truncated || step.terminated {
@@ -217,13 +221,25 @@ pub fn summarize(env: &SimEnv, policy: &str, seed: u64) -> Summary {
         latency_p50_s: t.latency.quantile(0.5),
         latency_p95_s: t.latency.quantile(0.95),
         latency_p99_s: t.latency.quantile(0.99),
-        mean_wait_s: if t.admitted == 0 { 0.0 } else { t.wait_sum_s / t.admitted as f64 },
-        p_wait: if t.admitted == 0 { 0.0 } else { t.waited as f64 / t.admitted as f64 },
+        mean_wait_s: if t.admitted == 0 {
+            0.0
+        } else {
+            t.wait_sum_s / t.admitted as f64
+        },
+        p_wait: if t.admitted == 0 {
+            0.0
+        } else {
+            t.waited as f64 / t.admitted as f64
+        },
         gpu_hours: t.gpu_seconds / 3600.0,
         cost_usd: t.cost_usd,
         scale_events: t.scale_events,
         cold_starts: t.cold_starts,
-        mean_replicas: if steps == 0 { 0.0 } else { t.target_sum as f64 / steps as f64 },
+        mean_replicas: if steps == 0 {
+            0.0
+        } else {
+            t.target_sum as f64 / steps as f64
+        },
         max_replicas: t.target_max,
         total_reward: t.reward_sum,
     }

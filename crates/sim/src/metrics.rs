@@ -8,14 +8,14 @@
 
 /// `vllm:e2e_request_latency_seconds` bucket upper bounds (vLLM `loggers.py`), seconds.
 pub const E2E_BUCKETS: [f64; 21] = [
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
-    1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 
 /// `vllm:time_to_first_token_seconds` bucket upper bounds (vLLM `loggers.py`), seconds.
 pub const TTFT_BUCKETS: [f64; 22] = [
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-    160.0, 640.0, 2560.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 ];
 
 /// Cumulative-free bucket counts over fixed upper bounds, plus the `+Inf` bucket.
@@ -118,7 +118,7 @@ impl LogHistogram {
     #[inline]
     fn index(v: f64) -> usize {
         let x = v / LOG_MIN;
-        if !(x >= 1.0) {
+        if x.is_nan() || x < 1.0 {
             return 0;
         }
         // Exponent and the top SUB_BITS mantissa bits of x: a log-linear bucket without a logarithm.

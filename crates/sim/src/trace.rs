@@ -50,13 +50,24 @@ impl Trace {
             field: field.to_string(),
             message,
         };
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines
-            .next()
-            .ok_or_else(|| err(1, "header", "the file is empty; expected a header `t_s,rps[,...]`".into()))?;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines.next().ok_or_else(|| {
+            err(
+                1,
+                "header",
+                "the file is empty; expected a header `t_s,rps[,...]`".into(),
+            )
+        })?;
         let cols: Vec<&str> = header.split(',').map(str::trim).collect();
         if cols.len() < 2 || cols[0] != "t_s" || cols[1] != "rps" {
-            return Err(err(1, "header", format!("expected the header to start with `t_s,rps`, found `{header}`")));
+            return Err(err(
+                1,
+                "header",
+                format!("expected the header to start with `t_s,rps`, found `{header}`"),
+            ));
         }
         let input_col = cols.iter().position(|c| *c == "mean_input_tokens");
         let output_col = cols.iter().position(|c| *c == "mean_output_tokens");
@@ -64,10 +75,18 @@ impl Trace {
             (Some(i), Some(o)) => Some((i, o)),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(err(1, "header", "has `mean_input_tokens` but no `mean_output_tokens`".into()));
+                return Err(err(
+                    1,
+                    "header",
+                    "has `mean_input_tokens` but no `mean_output_tokens`".into(),
+                ));
             }
             (None, Some(_)) => {
-                return Err(err(1, "header", "has `mean_output_tokens` but no `mean_input_tokens`".into()));
+                return Err(err(
+                    1,
+                    "header",
+                    "has `mean_output_tokens` but no `mean_input_tokens`".into(),
+                ));
             }
         };
 
@@ -82,26 +101,46 @@ impl Trace {
                 return Err(err(
                     lineno,
                     "row",
-                    format!("has {} fields, the header has {} (`{line}`)", fields.len(), cols.len()),
+                    format!(
+                        "has {} fields, the header has {} (`{line}`)",
+                        fields.len(),
+                        cols.len()
+                    ),
                 ));
             }
             let num = |col: usize| -> Result<f64> {
-                let v: f64 = fields[col]
-                    .parse()
-                    .map_err(|_| err(lineno, cols[col], format!("`{}` is not a number", fields[col])))?;
+                let v: f64 = fields[col].parse().map_err(|_| {
+                    err(
+                        lineno,
+                        cols[col],
+                        format!("`{}` is not a number", fields[col]),
+                    )
+                })?;
                 if !v.is_finite() || v < 0.0 {
-                    return Err(err(lineno, cols[col], format!("{v} must be a finite number >= 0")));
+                    return Err(err(
+                        lineno,
+                        cols[col],
+                        format!("{v} must be a finite number >= 0"),
+                    ));
                 }
                 Ok(v)
             };
             let t = num(0)?;
             match (t_prev, interval) {
                 (None, _) if t != 0.0 => {
-                    return Err(err(lineno, "t_s", format!("the first row must have t_s = 0, found {t}")));
+                    return Err(err(
+                        lineno,
+                        "t_s",
+                        format!("the first row must have t_s = 0, found {t}"),
+                    ));
                 }
                 (Some(p), None) => {
                     if t <= p {
-                        return Err(err(lineno, "t_s", format!("{t} does not increase (previous row: {p})")));
+                        return Err(err(
+                            lineno,
+                            "t_s",
+                            format!("{t} does not increase (previous row: {p})"),
+                        ));
                     }
                     interval = Some(t - p);
                 }
@@ -111,7 +150,9 @@ impl Trace {
                         return Err(err(
                             lineno,
                             "t_s",
-                            format!("{t} breaks the fixed interval of {dt} s (expected {want}); rows must be contiguous"),
+                            format!(
+                                "{t} breaks the fixed interval of {dt} s (expected {want}); rows must be contiguous"
+                            ),
                         ));
                     }
                 }
@@ -158,7 +199,8 @@ mod tests {
         assert!(t.tokens.is_none());
         assert_eq!(t.duration_s(), 30.0);
         assert_eq!(t.expected_arrivals(), 35.0);
-        let t = parse("t_s,rps,mean_input_tokens,mean_output_tokens\n0,1,100,10\n1,0,0.0,0.0\n").unwrap();
+        let t = parse("t_s,rps,mean_input_tokens,mean_output_tokens\n0,1,100,10\n1,0,0.0,0.0\n")
+            .unwrap();
         assert_eq!(t.tokens, Some(vec![(100.0, 10.0), (0.0, 0.0)]));
         let t = parse("t_s,rps,mean_exec_time_s\n0,1,30\n60,2,40\n").unwrap();
         assert!(t.tokens.is_none());
@@ -170,18 +212,39 @@ mod tests {
         let cases = [
             ("", "t.csv:1: field `header`"),
             ("time,rps\n0,1\n", "t.csv:1: field `header`"),
-            ("t_s,rps\n0,1\n10,abc\n", "t.csv:3: field `rps`: `abc` is not a number"),
+            (
+                "t_s,rps\n0,1\n10,abc\n",
+                "t.csv:3: field `rps`: `abc` is not a number",
+            ),
             ("t_s,rps\n0,1\n10,-2\n", "t.csv:3: field `rps`"),
-            ("t_s,rps\n5,1\n10,2\n", "t.csv:2: field `t_s`: the first row must have t_s = 0"),
-            ("t_s,rps\n0,1\n10,2\n30,2\n", "t.csv:4: field `t_s`: 30 breaks the fixed interval"),
+            (
+                "t_s,rps\n5,1\n10,2\n",
+                "t.csv:2: field `t_s`: the first row must have t_s = 0",
+            ),
+            (
+                "t_s,rps\n0,1\n10,2\n30,2\n",
+                "t.csv:4: field `t_s`: 30 breaks the fixed interval",
+            ),
             ("t_s,rps\n0,1\n10\n", "t.csv:3: field `row`"),
-            ("t_s,rps\n0,1\n", "field `t_s`: a trace needs at least two rows"),
-            ("t_s,rps,mean_input_tokens\n0,1,3\n1,1,3\n", "no `mean_output_tokens`"),
-            ("t_s,rps\n0,1\n0,1\n", "t.csv:3: field `t_s`: 0 does not increase"),
+            (
+                "t_s,rps\n0,1\n",
+                "field `t_s`: a trace needs at least two rows",
+            ),
+            (
+                "t_s,rps,mean_input_tokens\n0,1,3\n1,1,3\n",
+                "no `mean_output_tokens`",
+            ),
+            (
+                "t_s,rps\n0,1\n0,1\n",
+                "t.csv:3: field `t_s`: 0 does not increase",
+            ),
         ];
         for (text, want) in cases {
             let got = parse(text).unwrap_err().to_string();
-            assert!(got.contains(want), "for {text:?}: got `{got}`, want `{want}`");
+            assert!(
+                got.contains(want),
+                "for {text:?}: got `{got}`, want `{want}`"
+            );
         }
     }
 }

@@ -12,13 +12,19 @@ use std::sync::Arc;
 
 use rlscale_core::{Action, Env};
 use rlscale_sim::config::{
-    ArrivalSpec, ClusterSpec, ColdStartSpec, MetricsSpec, ProfileFile, ReplicasSpec, RequestSpec, ScenarioFile, SloKind,
-    SloSpec,
+    ArrivalSpec, ClusterSpec, ColdStartSpec, MetricsSpec, ProfileFile, ReplicasSpec, RequestSpec,
+    ScenarioFile, SloKind, SloSpec,
 };
 use rlscale_sim::dist::DistSpec;
 use rlscale_sim::{Overrides, Profile, Scenario, SimEnv};
 
-fn scenario(lambda: f64, mu: f64, replicas: u32, max_concurrency: u32, hours: f64) -> Arc<Scenario> {
+fn scenario(
+    lambda: f64,
+    mu: f64,
+    replicas: u32,
+    max_concurrency: u32,
+    hours: f64,
+) -> Arc<Scenario> {
     let path = Path::new("queueing-test.toml");
     let zero = DistSpec::Const { value: 0.0 };
     let profile = ProfileFile {
@@ -129,8 +135,14 @@ fn check_mmc(rho: f64, hours: f64) {
         100.0 * (p / pw - 1.0),
         100.0 * p_se / pw
     );
-    assert!((w / wq - 1.0).abs() < 0.03, "rho {rho}: mean wait {w} vs Erlang C {wq}");
-    assert!((p / pw - 1.0).abs() < 0.03, "rho {rho}: P(wait>0) {p} vs Erlang C {pw}");
+    assert!(
+        (w / wq - 1.0).abs() < 0.03,
+        "rho {rho}: mean wait {w} vs Erlang C {wq}"
+    );
+    assert!(
+        (p / pw - 1.0).abs() < 0.03,
+        "rho {rho}: P(wait>0) {p} vs Erlang C {pw}"
+    );
 }
 
 #[test]
@@ -169,7 +181,10 @@ fn check_mm1_ps(rho: f64, hours: f64) {
         100.0 * (s / want - 1.0),
         100.0 * se / want
     );
-    assert!((s / want - 1.0).abs() < 0.03, "rho {rho}: mean sojourn {s} vs {want}");
+    assert!(
+        (s / want - 1.0).abs() < 0.03,
+        "rho {rho}: mean sojourn {s} vs {want}"
+    );
 }
 
 #[test]

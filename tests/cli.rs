@@ -1,0 +1,282 @@
+//! The command line as users run it: help, listing, `simulate` on every scenario, output files, and clear
+//! errors with exit code 2 for bad input (never a panic).
+
+use crate::util::{needs_user_trace, rlscale, scenario_ids, stand_in_trace, tempdir, text};
+
+fn assert_bad_input(args: &[&str], wants: &[&str]) {
+    let out = rlscale(args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?} should exit 2\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    for w in wants {
+        assert!(
+            stderr.contains(w),
+            "{args:?}: stderr should contain `{w}`:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn help_names_the_subcommands_and_flags() {
+    let (stdout, _) = text(&rlscale(&["--help"]));
+    for w in ["scenarios", "simulate", "bench"] {
+        assert!(stdout.contains(w), "{stdout}");
+    }
+    let (stdout, _) = text(&rlscale(&["simulate", "--help"]));
+    for w in [
+        "--scenario",
+        "--policy",
+        "--seed",
+        "--out",
+        "--trace",
+        "static:N",
+    ] {
+        assert!(stdout.contains(w), "simulate --help lacks {w}:\n{stdout}");
+    }
+}
+
+#[test]
+fn scenarios_lists_every_file_with_its_profile() {
+    let out = rlscale(&["scenarios"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for id in scenario_ids() {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} missing"));
+        assert!(
+            line.contains("llm-8b-l4") || line.contains("llm-70b-h100x2"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn simulate_runs_on_every_scenario() {
+    let trace = stand_in_trace();
+    for id in scenario_ids() {
+        let mut args = vec![
+            "simulate",
+            "--scenario",
+            id.as_str(),
+            "--steps",
+            "240",
+            "--json",
+        ];
+        let trace_s = trace.display().to_string();
+        if needs_user_trace(&id) {
+            assert_bad_input(&args, &["--trace PATH", "get it from"]);
+            args.extend(["--trace", trace_s.as_str()]);
+        }
+        let out = rlscale(&args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{id}: {stderr}");
+        let s: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{id}: {e}: {stdout}"));
+        assert_eq!(s["scenario"], id.as_str());
+        assert_eq!(s["steps"], 240);
+        assert!(
+            s["arrivals"].as_u64().unwrap() > 0,
+            "{id}: no arrivals in an hour: {s}"
+        );
+        assert!(
+            s["gpu_hours"].as_f64().unwrap() > 0.0 || id.starts_with("sparse"),
+            "{id}: {s}"
+        );
+        let att = s["slo_attainment_pct"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&att), "{id}: {att}");
+    }
+}
+
+#[test]
+fn out_writes_a_timeline_and_a_summary_that_agree() {
+    let dir = tempdir("simulate-out");
+    let d = dir.display().to_string();
+    let out = rlscale(&[
+        "simulate",
+        "--scenario",
+        "flash-crowd-8b-l4-v1",
+        "--policy",
+        "static:30",
+        "--seed",
+        "5",
+        "--steps",
+        "400",
+        "--out",
+        &d,
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("GPU-hours") && stdout.contains("SLO attainment") && stdout.contains("p99"),
+        "{stdout}"
+    );
+    let timeline = std::fs::read_to_string(dir.join("timeline.csv")).unwrap();
+    let lines: Vec<&str> = timeline.lines().collect();
+    assert_eq!(lines.len(), 401, "header + one row per step");
+    assert!(lines[0].starts_with("step,t_s,"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    // The timeline's per-step columns add up to the summary's totals.
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let sum = |name: &str| -> f64 {
+        lines[1..]
+            .iter()
+            .map(|l| l.split(',').nth(col(name)).unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        sum("arrivals") as u64,
+        summary["arrivals"].as_u64().unwrap()
+    );
+    assert_eq!(sum("dropped") as u64, summary["dropped"].as_u64().unwrap());
+    assert_eq!(
+        sum("slo_violations") as u64,
+        summary["slo_violations"].as_u64().unwrap()
+    );
+    let cost = summary["cost_usd"].as_f64().unwrap();
+    assert!((sum("cost_usd") - cost).abs() < 1e-3 * cost.max(1.0));
+    // static:30 for 100 minutes on one L4 each: 30 × 100/60 GPU-hours.
+    assert!(
+        (summary["gpu_hours"].as_f64().unwrap() - 50.0).abs() < 1e-6,
+        "{summary}"
+    );
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn same_seed_same_summary_different_seed_different_summary() {
+    let run = |seed: &str| {
+        text(&rlscale(&[
+            "simulate",
+            "--scenario",
+            "bursty-70b-h100x2-v1",
+            "--seed",
+            seed,
+            "--steps",
+            "200",
+            "--json",
+        ]))
+        .0
+    };
+    let a = run("9");
+    assert_eq!(a, run("9"));
+    assert_ne!(a, run("10"));
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    assert_bad_input(
+        &["simulate", "--scenario", "diurnal-8b-l4"],
+        &[
+            "no scenario `diurnal-8b-l4`",
+            "did you mean",
+            "diurnal-8b-l4-v1",
+        ],
+    );
+    assert_bad_input(
+        &[
+            "simulate",
+            "--scenario",
+            "steady-8b-l4-v1",
+            "--policy",
+            "hpa2",
+        ],
+        &["unknown policy `hpa2`"],
+    );
+    assert_bad_input(
+        &[
+            "simulate",
+            "--scenario",
+            "steady-8b-l4-v1",
+            "--policy",
+            "static:500",
+        ],
+        &["static:500", "[1, 40]"],
+    );
+    assert_bad_input(
+        &["simulate", "--scenario", "steady-8b-l4-v1", "--steps", "0"],
+        &["--steps"],
+    );
+
+    let dir = tempdir("bad-input");
+    std::fs::create_dir_all(dir.join("profiles")).unwrap();
+    let envs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs");
+    let p = "llm-8b-l4.toml";
+    std::fs::copy(envs.join("profiles").join(p), dir.join("profiles").join(p)).unwrap();
+    let good = std::fs::read_to_string(envs.join("steady-8b-l4-v1.toml")).unwrap();
+
+    // An unknown field names the file and the field.
+    let f = dir.join("typo-v1.toml");
+    std::fs::write(
+        &f,
+        good.replace(
+            "id = \"steady-8b-l4-v1\"",
+            "id = \"typo-v1\"\nmax_episode_step = 3",
+        ),
+    )
+    .unwrap();
+    assert_bad_input(
+        &["simulate", "--scenario", &f.display().to_string()],
+        &["typo-v1.toml", "max_episode_step"],
+    );
+
+    // A bad value names the file, the field and the value.
+    let f = dir.join("bounds-v1.toml");
+    let text_ = good
+        .replace("id = \"steady-8b-l4-v1\"", "id = \"bounds-v1\"")
+        .replacen("initial = ", "initial = 9999 #", 1);
+    std::fs::write(&f, text_).unwrap();
+    assert_bad_input(
+        &["simulate", "--scenario", &f.display().to_string()],
+        &["bounds-v1.toml", "replicas.initial", "9999"],
+    );
+
+    // A malformed trace names the file, line and field.
+    let csv = dir.join("broken.csv");
+    std::fs::write(&csv, "t_s,rps\n0,1\n10,2\n20,oops\n").unwrap();
+    assert_bad_input(
+        &[
+            "simulate",
+            "--scenario",
+            "servegen-reason-8b-l4-v1",
+            "--trace",
+            &csv.display().to_string(),
+        ],
+        &["broken.csv:4", "field `rps`", "`oops` is not a number"],
+    );
+    // A missing trace file names the path.
+    assert_bad_input(
+        &[
+            "simulate",
+            "--scenario",
+            "nasa-http-8b-l4-v1",
+            "--trace",
+            "/nonexistent/nasa.csv",
+        ],
+        &["/nonexistent/nasa.csv"],
+    );
+    // An unknown profile lists those that exist.
+    let f = dir.join("prof-v1.toml");
+    std::fs::write(
+        &f,
+        good.replace("id = \"steady-8b-l4-v1\"", "id = \"prof-v1\"")
+            .replace("profile = \"llm-8b-l4\"", "profile = \"llm-9b\""),
+    )
+    .unwrap();
+    assert_bad_input(
+        &["simulate", "--scenario", &f.display().to_string()],
+        &["prof-v1.toml", "profile", "llm-9b", "llm-8b-l4"],
+    );
+}
