@@ -12,8 +12,8 @@
 //!
 //! # Routing
 //! One FIFO queue in front of all replicas (an ideal least-request gateway). An arriving request goes to
-//! the Ready replica with the fewest requests in flight that has a free batch slot (ties: the oldest
-//! replica); when none has one, it waits. A freed slot takes the head of the queue. Hence: the queue is
+//! the Ready replica with the fewest requests in flight that has a free batch slot (ties: the lowest
+//! slot); when none has one, it waits. A freed slot takes the head of the queue. Hence: the queue is
 //! non-empty only while every Ready slot is busy, and with concurrency-1 replicas the system is exactly
 //! M/G/c. A request that has waited `slo.timeout_s` is dropped (a client timeout).
 //!
@@ -39,6 +39,7 @@ use rlscale_core::{
 use crate::arrivals::ArrivalStream;
 use crate::config::{Scenario, SloKind};
 use crate::metrics::{E2E_BUCKETS, LogHistogram, PromHistogram, TTFT_BUCKETS};
+use crate::mintree::MinTree;
 use crate::replica::{Phase, Replica};
 
 /// Cumulative counters of an episode, for summaries and the validation tests.
@@ -134,8 +135,11 @@ struct State {
     next_arrival: f64,
     queue: VecDeque<Queued>,
     replicas: Vec<Replica>,
-    /// `next_evt[i]` = `replicas[i].next_event()`, kept in step for a fast scan.
-    next_evt: Vec<f64>,
+    /// Slot `i` = `replicas[i].next_event()`: the next replica event in O(1).
+    ev: MinTree<f64>,
+    /// Slot `i` = requests in flight of `replicas[i]` if it is Ready with a free slot, else `u32::MAX`:
+    /// the routing target in O(1).
+    load: MinTree<u32>,
     target: u32,
     next_id: u64,
     gpus_in_use: u32,
@@ -272,7 +276,7 @@ impl SimEnv {
             r.phase_until = t + provision;
         }
         st.gpus_in_use += g;
-        st.next_evt[i] = r.next_event(&self.speed);
+        self.sync(st, i);
         true
     }
 
@@ -289,7 +293,11 @@ impl SimEnv {
     fn remove(&self, st: &mut State, i: usize) {
         let g = self.gpus_per_replica();
         let r = st.replicas.swap_remove(i);
-        st.next_evt.swap_remove(i);
+        st.ev.pop();
+        st.load.pop();
+        if i < st.replicas.len() {
+            self.sync(st, i);
+        }
         if let Some(b) = r.billed_until {
             let gs = (st.t - b) * f64::from(g);
             st.step_c.gpu_seconds += gs;
@@ -313,7 +321,8 @@ impl SimEnv {
                 let r = Replica::new(st.next_id, Phase::Pending, st.t);
                 st.next_id += 1;
                 st.replicas.push(r);
-                st.next_evt.push(f64::INFINITY);
+                st.ev.push(f64::INFINITY);
+                st.load.push(u32::MAX);
                 let i = st.replicas.len() - 1;
                 self.try_start(st, i);
             }
@@ -340,6 +349,7 @@ impl SimEnv {
                 if r.phase == Phase::Ready && r.n() > 0 {
                     r.advance(t, &self.speed);
                     r.phase = Phase::Draining;
+                    self.sync(st, i);
                 } else {
                     self.remove(st, i);
                 }
@@ -364,13 +374,22 @@ impl SimEnv {
         }
     }
 
+    /// Refresh the two trees' keys of `replicas[i]` after it changed.
+    #[inline]
+    fn sync(&self, st: &mut State, i: usize) {
+        let r = &st.replicas[i];
+        st.ev.set(i, r.next_event(&self.speed));
+        let free = r.phase == Phase::Ready && r.n() < self.max_conc;
+        st.load.set(i, if free { r.n() as u32 } else { u32::MAX });
+    }
+
     #[inline]
     fn admit(&self, st: &mut State, i: usize, q: Queued) {
         let t = st.t;
         let r = &mut st.replicas[i];
         r.advance(t, &self.speed);
         r.admit(q.arrival, q.work, q.prefill, t, &self.speed);
-        st.next_evt[i] = r.next_event(&self.speed);
+        self.sync(st, i);
         let wait = t - q.arrival;
         st.totals.admitted += 1;
         if wait > 0.0 {
@@ -399,11 +418,10 @@ impl SimEnv {
                     kind = 2;
                 }
             }
-            for (i, &x) in st.next_evt.iter().enumerate() {
-                if x < te {
-                    te = x;
-                    kind = 3 + i;
-                }
+            let (x, i) = st.ev.min();
+            if x < te {
+                te = x;
+                kind = 3 + i;
             }
             st.t = te;
             match kind {
@@ -417,19 +435,9 @@ impl SimEnv {
                         work,
                         prefill,
                     };
-                    // Least-loaded Ready replica with a free slot; ties go to the oldest.
-                    let mut best = usize::MAX;
-                    let mut best_n = self.max_conc;
-                    for (i, r) in st.replicas.iter().enumerate() {
-                        if r.phase == Phase::Ready && r.n() < best_n {
-                            best = i;
-                            best_n = r.n();
-                            if best_n == 0 {
-                                break;
-                            }
-                        }
-                    }
-                    if best != usize::MAX {
+                    // Least-loaded Ready replica with a free slot; ties go to the lowest slot.
+                    let (n, best) = st.load.min();
+                    if n != u32::MAX {
                         self.admit(st, best, q);
                     } else {
                         st.queue.push_back(q);
@@ -448,7 +456,7 @@ impl SimEnv {
                             let r = &mut st.replicas[i];
                             r.phase = Phase::Loading;
                             r.phase_until = te + r.load_s;
-                            st.next_evt[i] = r.phase_until;
+                            self.sync(st, i);
                         }
                         Phase::Loading => {
                             let r = &mut st.replicas[i];
@@ -456,7 +464,7 @@ impl SimEnv {
                             r.phase = Phase::Ready;
                             r.phase_until = f64::INFINITY;
                             st.step_c.cold_starts += 1;
-                            st.next_evt[i] = f64::INFINITY;
+                            self.sync(st, i);
                             while st.replicas[i].n() < self.max_conc {
                                 let Some(q) = st.queue.pop_front() else { break };
                                 self.admit(st, i, q);
@@ -482,13 +490,13 @@ impl SimEnv {
                                 if let Some(q) = st.queue.pop_front() {
                                     self.admit(st, i, q);
                                 } else {
-                                    st.next_evt[i] = st.replicas[i].next_event(&self.speed);
+                                    self.sync(st, i);
                                 }
                             } else if left == 0 {
                                 self.remove(st, i);
                                 self.start_pending(st);
                             } else {
-                                st.next_evt[i] = st.replicas[i].next_event(&self.speed);
+                                self.sync(st, i);
                             }
                         }
                         Phase::Pending => unreachable!("pending replicas have no events"),
@@ -681,7 +689,8 @@ impl Env for SimEnv {
             next_arrival: 0.0,
             queue: VecDeque::new(),
             replicas: Vec::new(),
-            next_evt: Vec::new(),
+            ev: MinTree::new(f64::INFINITY),
+            load: MinTree::new(u32::MAX),
             target: 0,
             next_id: 0,
             gpus_in_use: 0,
@@ -729,7 +738,10 @@ impl Env for SimEnv {
             st.next_id += 1;
             st.gpus_in_use += g;
             st.replicas.push(r);
-            st.next_evt.push(f64::INFINITY);
+            st.ev.push(f64::INFINITY);
+            st.load.push(u32::MAX);
+            let i = st.replicas.len() - 1;
+            self.sync(&mut st, i);
         }
         st.target = self.scenario.file.replicas.initial;
         self.scrape(&mut st);

@@ -9,6 +9,7 @@
 //! - [`dist`]: distributions of cold-start phases and request sizes.
 //! - [`replica`]: one replica's lifecycle and processor-sharing service.
 //! - [`metrics`]: latency histograms, Prometheus-style and summary.
+//! - [`mintree`]: the tournament trees that make each event O(log replicas).
 //! - [`env`]: [`SimEnv`], the event loop behind the [`rlscale_core::Env`] trait.
 //! - [`episode`]: running a [`rlscale_core::Policy`] through an episode, with a [`Summary`] and a timeline.
 //!
@@ -23,6 +24,7 @@ pub mod env;
 pub mod episode;
 pub mod error;
 pub mod metrics;
+pub mod mintree;
 pub mod replica;
 pub mod trace;
 
