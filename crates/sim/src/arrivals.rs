@@ -14,7 +14,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 
-use crate::config::{Arrivals, Interpolation};
+use crate::config::{ArrivalSpec, Arrivals, Interpolation};
 
 /// Length of the constant-rate steps used for smooth rate functions, seconds.
 const SMOOTH_STEP_S: f64 = 1.0;
@@ -56,11 +56,11 @@ impl RateProcess {
                     *offset_s
                 };
             }
-            Arrivals::Mmpp(states) => {
+            Arrivals::Generator(ArrivalSpec::Mmpp { states }) => {
                 let e: f64 = Exp1.sample(rng);
                 p.state_until = e * states[0].mean_holding_s;
             }
-            Arrivals::OnOff { mean_on_s, .. } => {
+            Arrivals::Generator(ArrivalSpec::OnOff { mean_on_s, .. }) => {
                 let e: f64 = Exp1.sample(rng);
                 p.state_until = e * mean_on_s;
             }
@@ -77,13 +77,13 @@ impl RateProcess {
     /// The rate at `t` for the smooth generators (requests/s).
     fn smooth_rate(&self, t: f64, start_unix_s: f64) -> f64 {
         match &self.arrivals {
-            Arrivals::Diurnal {
+            Arrivals::Generator(ArrivalSpec::Diurnal {
                 mean_rps,
                 daily_amplitude,
                 peak_hour,
                 weekly_amplitude,
                 peak_day,
-            } => {
+            }) => {
                 use std::f64::consts::TAU;
                 let now = rlscale_core::SimTime(start_unix_s + t);
                 let hour = now.second_of_day() / 3600.0;
@@ -92,14 +92,14 @@ impl RateProcess {
                 let w = 1.0 + weekly_amplitude * (TAU * (day - peak_day) / 7.0).cos();
                 (mean_rps * d * w).max(0.0)
             }
-            Arrivals::FlashCrowd {
+            Arrivals::Generator(ArrivalSpec::FlashCrowd {
                 base_rps,
                 peak_rps,
                 start_s,
                 ramp_s,
                 hold_s,
                 decay_s,
-            } => {
+            }) => {
                 let extra = peak_rps - base_rps;
                 if t < *start_s {
                     *base_rps
@@ -111,7 +111,7 @@ impl RateProcess {
                     base_rps + extra * (-(t - start_s - ramp_s - hold_s) / decay_s).exp()
                 }
             }
-            Arrivals::Piecewise { points, .. } => {
+            Arrivals::Generator(ArrivalSpec::Piecewise { points, .. }) => {
                 let (i, tl) = self.piece_at(t);
                 let [t0, r0] = points[i];
                 match points.get(i + 1) {
@@ -125,9 +125,9 @@ impl RateProcess {
 
     /// For piecewise: index of the point at or before `t` (after repetition) and the local time.
     fn piece_at(&self, t: f64) -> (usize, f64) {
-        let Arrivals::Piecewise {
+        let Arrivals::Generator(ArrivalSpec::Piecewise {
             points, repeat_s, ..
-        } = &self.arrivals
+        }) = &self.arrivals
         else {
             unreachable!()
         };
@@ -142,16 +142,16 @@ impl RateProcess {
     /// The constant-rate segment starting at `t`: `(t_end, rate)`, with `t_end > t` (possibly infinite).
     pub fn segment(&mut self, t: f64, start_unix_s: f64, rng: &mut ChaCha8Rng) -> (f64, f64) {
         match &self.arrivals {
-            Arrivals::Poisson(r) => (f64::INFINITY, *r),
-            Arrivals::Diurnal { .. } | Arrivals::FlashCrowd { .. } => {
+            Arrivals::Generator(ArrivalSpec::Poisson { rps: r }) => (f64::INFINITY, *r),
+            Arrivals::Generator(ArrivalSpec::Diurnal { .. } | ArrivalSpec::FlashCrowd { .. }) => {
                 let end = ((t / SMOOTH_STEP_S).floor() + 1.0) * SMOOTH_STEP_S;
                 (end, self.smooth_rate(0.5 * (t + end), start_unix_s))
             }
-            Arrivals::Piecewise {
+            Arrivals::Generator(ArrivalSpec::Piecewise {
                 points,
                 interpolation,
                 repeat_s,
-            } => {
+            }) => {
                 let (i, tl) = self.piece_at(t);
                 let base = t - tl; // start of this repetition
                 let next_point = points
@@ -171,7 +171,7 @@ impl RateProcess {
                     }
                 }
             }
-            Arrivals::Mmpp(states) => {
+            Arrivals::Generator(ArrivalSpec::Mmpp { states }) => {
                 while t >= self.state_until {
                     // Jump to another state, uniformly.
                     let k = states.len();
@@ -182,11 +182,11 @@ impl RateProcess {
                 }
                 (self.state_until, states[self.state].rps)
             }
-            Arrivals::OnOff {
+            Arrivals::Generator(ArrivalSpec::OnOff {
                 on_rps,
                 mean_on_s,
                 mean_off_s,
-            } => {
+            }) => {
                 while t >= self.state_until {
                     self.state = 1 - self.state;
                     let mean = if self.state == 0 {
@@ -201,6 +201,9 @@ impl RateProcess {
                     self.state_until,
                     if self.state == 0 { *on_rps } else { 0.0 },
                 )
+            }
+            Arrivals::Generator(ArrivalSpec::Trace { .. }) => {
+                unreachable!("trace specs are validated into Arrivals::Trace")
             }
             Arrivals::Trace {
                 trace,
@@ -317,62 +320,71 @@ mod tests {
 
     #[test]
     fn poisson_count() {
-        within_poisson_noise(count(&Arrivals::Poisson(10.0), 10_000.0, 1), 100_000.0);
+        within_poisson_noise(
+            count(
+                &Arrivals::Generator(ArrivalSpec::Poisson { rps: 10.0 }),
+                10_000.0,
+                1,
+            ),
+            100_000.0,
+        );
     }
 
     #[test]
     fn diurnal_integrates_to_its_mean_over_whole_weeks() {
-        let a = Arrivals::Diurnal {
+        let a = Arrivals::Generator(ArrivalSpec::Diurnal {
             mean_rps: 5.0,
             daily_amplitude: 0.8,
             peak_hour: 18.0,
             weekly_amplitude: 0.3,
             peak_day: 2.0,
-        };
+        });
         // Over whole weeks, the product of the two cosines integrates to the mean.
         within_poisson_noise(count(&a, 2.0 * 604_800.0, 2), 5.0 * 2.0 * 604_800.0);
     }
 
     #[test]
     fn flash_crowd_and_piecewise_integrate_their_rate() {
-        let f = Arrivals::FlashCrowd {
+        let f = Arrivals::Generator(ArrivalSpec::FlashCrowd {
             base_rps: 2.0,
             peak_rps: 10.0,
             start_s: 100.0,
             ramp_s: 50.0,
             hold_s: 100.0,
             decay_s: 60.0,
-        };
+        });
         // base·T + ramp triangle + hold + decay tail (to horizon 10000 ≫ decay).
         let expected = 2.0 * 10_000.0 + 8.0 * 25.0 + 8.0 * 100.0 + 8.0 * 60.0;
         within_poisson_noise(count(&f, 10_000.0, 3), expected);
-        let p = Arrivals::Piecewise {
+        let p = Arrivals::Generator(ArrivalSpec::Piecewise {
             points: vec![[0.0, 1.0], [100.0, 5.0], [200.0, 5.0]],
             interpolation: Interpolation::Linear,
             repeat_s: Some(300.0),
-        };
+        });
         // One period: ramp 1→5 over 100 s (300) + 5 for 100 s (500) + 5 for 100 s (500) = 1300.
         within_poisson_noise(count(&p, 300.0 * 200.0, 4), 1300.0 * 200.0);
-        let s = Arrivals::Piecewise {
+        let s = Arrivals::Generator(ArrivalSpec::Piecewise {
             points: vec![[0.0, 1.0], [100.0, 3.0]],
             interpolation: Interpolation::Step,
             repeat_s: None,
-        };
+        });
         within_poisson_noise(count(&s, 20_000.0, 5), 100.0 + 3.0 * 19_900.0);
     }
 
     #[test]
     fn mmpp_and_on_off_spend_time_in_proportion_to_holding() {
-        let m = Arrivals::Mmpp(vec![
-            MmppState {
-                rps: 1.0,
-                mean_holding_s: 300.0,
-            },
-            MmppState {
-                rps: 9.0,
-                mean_holding_s: 100.0,
-            },
-        ]);
+        let m = Arrivals::Generator(ArrivalSpec::Mmpp {
+            states: vec![
+                MmppState {
+                    rps: 1.0,
+                    mean_holding_s: 300.0,
+                },
+                MmppState {
+                    rps: 9.0,
+                    mean_holding_s: 100.0,
+                },
+            ],
+        });
         // Two states alternate: time shares 3/4 and 1/4, mean rate 0.75 + 2.25 = 3.
         let n = count(&m, 2_000_000.0, 6) as f64;
         assert!(
@@ -380,11 +392,11 @@ mod tests {
             "mean rate {}",
             n / 2_000_000.0
         );
-        let o = Arrivals::OnOff {
+        let o = Arrivals::Generator(ArrivalSpec::OnOff {
             on_rps: 4.0,
             mean_on_s: 100.0,
             mean_off_s: 300.0,
-        };
+        });
         let n = count(&o, 2_000_000.0, 7) as f64;
         assert!(
             (n / 2_000_000.0 - 1.0).abs() < 0.03,
@@ -395,11 +407,11 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream() {
-        let a = Arrivals::OnOff {
+        let a = Arrivals::Generator(ArrivalSpec::OnOff {
             on_rps: 4.0,
             mean_on_s: 100.0,
             mean_off_s: 300.0,
-        };
+        });
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut s = ArrivalStream::new(&a, 0.0, 1.0, &mut rng);

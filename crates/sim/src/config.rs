@@ -568,59 +568,11 @@ fn validate_slo(s: &SloSpec, path: &Path, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// A validated arrival process (traces loaded).
+/// A validated arrival process: a synthetic generator as written, or a trace with its file loaded.
 #[derive(Debug, Clone)]
 pub enum Arrivals {
-    /// See [`ArrivalSpec::Poisson`].
-    Poisson(f64),
-    /// See [`ArrivalSpec::Diurnal`].
-    Diurnal {
-        /// Mean rate.
-        mean_rps: f64,
-        /// Daily swing.
-        daily_amplitude: f64,
-        /// Peak hour.
-        peak_hour: f64,
-        /// Weekly swing.
-        weekly_amplitude: f64,
-        /// Peak day.
-        peak_day: f64,
-    },
-    /// See [`ArrivalSpec::Mmpp`].
-    Mmpp(Vec<MmppState>),
-    /// See [`ArrivalSpec::FlashCrowd`].
-    FlashCrowd {
-        /// Base rate.
-        base_rps: f64,
-        /// Peak rate.
-        peak_rps: f64,
-        /// Ramp start.
-        start_s: f64,
-        /// Ramp length.
-        ramp_s: f64,
-        /// Hold.
-        hold_s: f64,
-        /// Decay constant.
-        decay_s: f64,
-    },
-    /// See [`ArrivalSpec::Piecewise`].
-    Piecewise {
-        /// Points.
-        points: Vec<[f64; 2]>,
-        /// Interpolation.
-        interpolation: Interpolation,
-        /// Repetition period.
-        repeat_s: Option<f64>,
-    },
-    /// See [`ArrivalSpec::OnOff`].
-    OnOff {
-        /// Rate while on.
-        on_rps: f64,
-        /// Mean on time.
-        mean_on_s: f64,
-        /// Mean off time.
-        mean_off_s: f64,
-    },
+    /// A validated generator (never [`ArrivalSpec::Trace`]).
+    Generator(ArrivalSpec),
     /// See [`ArrivalSpec::Trace`].
     Trace {
         /// The loaded trace, shared between environments.
@@ -634,21 +586,6 @@ pub enum Arrivals {
         /// Wrap around.
         looping: bool,
     },
-}
-
-impl Arrivals {
-    /// A short name of the arrival kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Arrivals::Poisson(_) => "poisson",
-            Arrivals::Diurnal { .. } => "diurnal",
-            Arrivals::Mmpp(_) => "mmpp",
-            Arrivals::FlashCrowd { .. } => "flash_crowd",
-            Arrivals::Piecewise { .. } => "piecewise",
-            Arrivals::OnOff { .. } => "on_off",
-            Arrivals::Trace { .. } => "trace",
-        }
-    }
 }
 
 /// A validated scenario, ready to build environments from.
@@ -1017,39 +954,35 @@ fn build_arrivals(
             ))
         }
     };
-    Ok(match &file.arrivals {
-        ArrivalSpec::Poisson { rps } => Arrivals::Poisson(rate("rps", *rps)?),
+    let in_range = |field: &str, v: f64, lo: f64, hi: f64| -> Result<()> {
+        if v >= lo && v < hi {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                path,
+                format!("arrivals.{field}"),
+                v,
+                format!("must be in [{lo}, {hi})"),
+            ))
+        }
+    };
+    match &file.arrivals {
+        ArrivalSpec::Poisson { rps } => {
+            rate("rps", *rps)?;
+        }
         ArrivalSpec::Diurnal {
             mean_rps,
             daily_amplitude,
             peak_hour,
             weekly_amplitude,
             peak_day,
-        } => Arrivals::Diurnal {
-            mean_rps: rate("mean_rps", *mean_rps)?,
-            daily_amplitude: unit("daily_amplitude", *daily_amplitude)?,
-            peak_hour: if (0.0..24.0).contains(peak_hour) {
-                *peak_hour
-            } else {
-                return Err(Error::invalid(
-                    path,
-                    "arrivals.peak_hour",
-                    peak_hour,
-                    "must be in [0, 24)",
-                ));
-            },
-            weekly_amplitude: unit("weekly_amplitude", *weekly_amplitude)?,
-            peak_day: if (0.0..7.0).contains(peak_day) {
-                *peak_day
-            } else {
-                return Err(Error::invalid(
-                    path,
-                    "arrivals.peak_day",
-                    peak_day,
-                    "must be in [0, 7)",
-                ));
-            },
-        },
+        } => {
+            rate("mean_rps", *mean_rps)?;
+            unit("daily_amplitude", *daily_amplitude)?;
+            in_range("peak_hour", *peak_hour, 0.0, 24.0)?;
+            unit("weekly_amplitude", *weekly_amplitude)?;
+            in_range("peak_day", *peak_day, 0.0, 7.0)?;
+        }
         ArrivalSpec::Mmpp { states } => {
             if states.len() < 2 {
                 return Err(Error::invalid(
@@ -1063,7 +996,6 @@ fn build_arrivals(
                 rate(&format!("states[{i}].rps"), s.rps)?;
                 positive(&format!("states[{i}].mean_holding_s"), s.mean_holding_s)?;
             }
-            Arrivals::Mmpp(states.clone())
         }
         ArrivalSpec::FlashCrowd {
             base_rps,
@@ -1072,18 +1004,16 @@ fn build_arrivals(
             ramp_s,
             hold_s,
             decay_s,
-        } => Arrivals::FlashCrowd {
-            base_rps: rate("base_rps", *base_rps)?,
-            peak_rps: rate("peak_rps", *peak_rps)?,
-            start_s: rate("start_s", *start_s)?,
-            ramp_s: rate("ramp_s", *ramp_s)?,
-            hold_s: rate("hold_s", *hold_s)?,
-            decay_s: positive("decay_s", *decay_s)?,
-        },
+        } => {
+            rate("base_rps", *base_rps)?;
+            rate("peak_rps", *peak_rps)?;
+            rate("start_s", *start_s)?;
+            rate("ramp_s", *ramp_s)?;
+            rate("hold_s", *hold_s)?;
+            positive("decay_s", *decay_s)?;
+        }
         ArrivalSpec::Piecewise {
-            points,
-            interpolation,
-            repeat_s,
+            points, repeat_s, ..
         } => {
             if points.is_empty() || points[0][0] != 0.0 {
                 return Err(Error::invalid(
@@ -1115,21 +1045,16 @@ fn build_arrivals(
                     ));
                 }
             }
-            Arrivals::Piecewise {
-                points: points.clone(),
-                interpolation: *interpolation,
-                repeat_s: *repeat_s,
-            }
         }
         ArrivalSpec::OnOff {
             on_rps,
             mean_on_s,
             mean_off_s,
-        } => Arrivals::OnOff {
-            on_rps: rate("on_rps", *on_rps)?,
-            mean_on_s: positive("mean_on_s", *mean_on_s)?,
-            mean_off_s: positive("mean_off_s", *mean_off_s)?,
-        },
+        } => {
+            rate("on_rps", *on_rps)?;
+            positive("mean_on_s", *mean_on_s)?;
+            positive("mean_off_s", *mean_off_s)?;
+        }
         ArrivalSpec::Trace {
             file: trace_file,
             obtain,
@@ -1161,15 +1086,16 @@ fn build_arrivals(
                     "the trace has no arrivals",
                 ));
             }
-            Arrivals::Trace {
+            return Ok(Arrivals::Trace {
                 trace: Arc::new(trace),
                 rate_scale: rate("rate_scale", *rate_scale)?,
                 offset_s: rate("offset_s", *offset_s)?,
                 random_offset: *random_offset,
                 looping: *r#loop,
-            }
+            });
         }
-    })
+    }
+    Ok(Arrivals::Generator(file.arrivals.clone()))
 }
 
 /// Read a TOML file into `T`, with the file named in every error.
