@@ -221,26 +221,19 @@ pub fn summarize(env: &SimEnv, policy: &str, seed: u64) -> Summary {
         latency_p50_s: t.latency.quantile(0.5),
         latency_p95_s: t.latency.quantile(0.95),
         latency_p99_s: t.latency.quantile(0.99),
-        mean_wait_s: if t.admitted == 0 {
-            0.0
-        } else {
-            t.wait_sum_s / t.admitted as f64
-        },
-        p_wait: if t.admitted == 0 {
-            0.0
-        } else {
-            t.waited as f64 / t.admitted as f64
-        },
+        mean_wait_s: ratio(t.wait_sum_s, t.admitted),
+        p_wait: ratio(t.waited as f64, t.admitted),
         gpu_hours: t.gpu_seconds / 3600.0,
         cost_usd: t.cost_usd,
         scale_events: t.scale_events,
         cold_starts: t.cold_starts,
-        mean_replicas: if steps == 0 {
-            0.0
-        } else {
-            t.target_sum as f64 / steps as f64
-        },
+        mean_replicas: ratio(t.target_sum as f64, steps),
         max_replicas: t.target_max,
         total_reward: t.reward_sum,
     }
+}
+
+/// `num / den`, or 0 when `den` is 0.
+fn ratio(num: f64, den: u64) -> f64 {
+    if den == 0 { 0.0 } else { num / den as f64 }
 }
