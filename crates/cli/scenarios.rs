@@ -36,7 +36,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     }
     if !args.json {
         println!(
-            "{:<32} {:<16} {:<24} {:>8}  description",
+            "{:<36} {:<16} {:<24} {:>8}  description",
             "id", "profile", "arrivals", "hours"
         );
     }
@@ -51,7 +51,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             println!("{v}");
         } else {
             println!(
-                "{:<32} {:<16} {:<24} {:>8.1}  {}",
+                "{:<36} {:<16} {:<24} {:>8.1}  {}",
                 f.id,
                 f.profile,
                 kind(&f.arrivals),
