@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use rlscale_core::{Action, Env};
-use rlscale_sim::{Overrides, Scenario, SimEnv};
+use rlscale_sim::{Overrides, Scenario, SimEnv, run_episode};
 
 use crate::policy_spec::PolicySpec;
 
@@ -60,6 +59,7 @@ fn mean_rate(scenario: &Scenario) -> f64 {
     n as f64 / horizon
 }
 
+/// One episode through the shared episode runner, timed: (requests, steps, seconds).
 fn timed_episode(
     scenario: Arc<Scenario>,
     policy: &PolicySpec,
@@ -68,19 +68,12 @@ fn timed_episode(
     let mut p = policy.build(&scenario)?;
     let mut env = SimEnv::new(scenario);
     let started = Instant::now();
-    let (_, mut info) = env.reset(Some(seed));
-    loop {
-        let now = env.now().expect("reset");
-        let d = p.decide(&info.snapshot, now);
-        let step = env.step(&Action::Replicas(d.replicas))?;
-        info = step.info;
-        if step.truncated {
-            break;
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let t = env.totals().expect("reset");
-    Ok((t.arrivals, info.step, secs))
+    let summary = run_episode(&mut env, p.as_mut(), seed, |_| {});
+    Ok((
+        summary.arrivals,
+        summary.steps,
+        started.elapsed().as_secs_f64(),
+    ))
 }
 
 /// Run the subcommand.

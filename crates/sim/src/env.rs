@@ -32,8 +32,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rlscale_core::{
-    Action, ActionSpace, Env, EnvError, MetricsSnapshot, ObsSpace, Observation, SimTime, Step,
-    StepInfo, features,
+    Action, ActionSpace, Env, EnvError, MetricsSnapshot, ObsSpace, Observation, ServiceProfile,
+    SimTime, Step, StepInfo, features,
 };
 
 use crate::arrivals::ArrivalStream;
@@ -119,8 +119,6 @@ struct Scrapes {
     current_arrivals: u64,
     /// Recent snapshots (newest last), for staleness.
     snapshots: VecDeque<MetricsSnapshot>,
-    /// Scrapes done so far.
-    count: u64,
 }
 
 struct State {
@@ -159,6 +157,8 @@ pub struct SimEnv {
     speed: Arc<[f64]>,
     max_conc: usize,
     sizing: Sizing,
+    /// The service profile as snapshots carry it (derived once).
+    profile: ServiceProfile,
     episode_rng: ChaCha8Rng,
     state: Option<State>,
 }
@@ -200,6 +200,7 @@ impl SimEnv {
             speed: profile.speed.clone().into(),
             max_conc: profile.file.max_concurrency as usize,
             sizing,
+            profile: scenario.service_profile(),
             episode_rng: stream(0, STREAM_EPISODE),
             scenario,
             state: None,
@@ -512,7 +513,6 @@ impl SimEnv {
         let k1 = ((60.0 / spec.scrape_interval_s).round() as usize).max(1);
         let k5 = ((300.0 / spec.scrape_interval_s).round() as usize).max(1);
         let sc = &mut st.scrapes;
-        sc.count += 1;
         sc.arrivals.push_back(sc.current_arrivals);
         sc.current_arrivals = 0;
         if sc.arrivals.len() > k5 {
@@ -585,7 +585,7 @@ impl SimEnv {
             latency_p50_s: window.quantile(0.5),
             latency_p95_s: window.quantile(0.95),
             latency_p99_s: window.quantile(0.99),
-            profile: self.scenario.service_profile(),
+            profile: self.profile,
         };
         let keep = (spec.staleness_s / spec.scrape_interval_s).ceil() as usize + 1;
         st.scrapes.snapshots.push_back(snap);
@@ -702,7 +702,6 @@ impl Env for SimEnv {
                 current: PromHistogram::new(bounds),
                 current_arrivals: 0,
                 snapshots: VecDeque::new(),
-                count: 0,
             },
             totals: Totals::default(),
             last_info: StepInfo {
@@ -725,7 +724,7 @@ impl Env for SimEnv {
                 snapshot: MetricsSnapshot::idle(
                     SimTime(self.scenario.start_unix_s),
                     0,
-                    self.scenario.service_profile(),
+                    self.profile,
                 ),
             },
         };
@@ -780,8 +779,7 @@ impl Env for SimEnv {
         st.step += 1;
         let snap = self.visible_snapshot(&st);
         let info = self.info(&st, snap, scaled);
-        let profile = self.scenario.service_profile();
-        let unit = profile.usd_per_replica_hour() * spec.control_interval_s / 3600.0;
+        let unit = self.profile.usd_per_replica_hour() * spec.control_interval_s / 3600.0;
         let reward =
             -(info.cost_usd + self.scenario.slo.penalty_usd * info.slo_violations as f64) / unit;
         let tt = &mut st.totals;
