@@ -1,0 +1,1 @@
+//! Plots (TODO helper).
