@@ -83,3 +83,35 @@ fn different_seeds_give_different_trajectories_and_same_seeds_the_same_numbers()
     assert_eq!(a, run(11));
     assert_ne!(a.1, run(12).1);
 }
+
+/// The oracle is given `SimEnv::demand`: it must be exactly the requests an episode sees, interval by
+/// interval, on generators and traces alike (token-sized requests included).
+#[test]
+fn demand_regenerates_the_episodes_arrivals_exactly() {
+    for id in ["bursty-8b-l4-v1", "azure-code-2023-70b-h100x2-v1", "sparse-8b-l4-v1"] {
+        let sc = load(
+            id,
+            Overrides {
+                max_episode_steps: Some(200),
+                ..Overrides::default()
+            },
+        );
+        let mut env = SimEnv::new(sc.clone());
+        let demand = env.demand(5, 200);
+        env.reset(Some(5));
+        let mut seen = Vec::new();
+        loop {
+            let s = env.step(&Action::Replicas(sc.file.replicas.max)).unwrap();
+            seen.push(s.info.arrivals as u32);
+            if s.truncated {
+                break;
+            }
+        }
+        assert_eq!(seen, demand.arrivals, "{id}");
+        assert_eq!(demand.requests.len() as u64, env.totals().unwrap().arrivals);
+        let total: f64 = demand.work.iter().sum();
+        let per_request: f64 = demand.requests.iter().map(|r| r.work).sum();
+        assert!((total - per_request).abs() < 1e-6 * total.max(1.0), "{id}");
+        assert!(demand.requests.iter().all(|r| r.prefill <= r.work && r.work > 0.0));
+    }
+}

@@ -90,6 +90,32 @@ struct StepCounters {
     gpu_seconds: f64,
 }
 
+/// One request of an episode, as [`SimEnv::demand`] regenerates it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Request {
+    /// Arrival, seconds after the episode start.
+    pub arrival_s: f64,
+    /// Work, in units of a mean-sized request (one unit takes `1 / speed[n]` seconds at concurrency n).
+    pub work: f64,
+    /// The prefill share of the work (what the time to first token waits for).
+    pub prefill: f64,
+}
+
+/// The requests of an episode, per request and per control interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    /// The control interval, seconds.
+    pub interval_s: f64,
+    /// The episode's start, Unix seconds.
+    pub start_unix_s: f64,
+    /// Requests arriving in each control interval.
+    pub arrivals: Vec<u32>,
+    /// Work arriving in each control interval.
+    pub work: Vec<f64>,
+    /// Every request, in arrival order.
+    pub requests: Vec<Request>,
+}
+
 /// A request waiting for a slot.
 #[derive(Debug, Clone, Copy)]
 struct Queued {
@@ -360,19 +386,70 @@ impl SimEnv {
     }
 
     fn sample_size(&self, st: &mut State) -> (f64, f64) {
-        match (self.sizing.tokens, st.stream.tokens()) {
+        let tokens = st.stream.tokens();
+        self.draw_size(&mut st.rng_sizes, tokens)
+    }
+
+    /// One request's (work, prefill work), drawn from the sizes stream.
+    fn draw_size(&self, rng: &mut ChaCha8Rng, trace_tokens: Option<(f64, f64)>) -> (f64, f64) {
+        match (self.sizing.tokens, trace_tokens) {
             (Some((w, reference, mu, sigma)), Some((mean_in, mean_out))) => {
-                let z1: f64 = StandardNormal.sample(&mut st.rng_sizes);
-                let z2: f64 = StandardNormal.sample(&mut st.rng_sizes);
+                let z1: f64 = StandardNormal.sample(rng);
+                let z2: f64 = StandardNormal.sample(rng);
                 let tin = mean_in * (mu + sigma * z1).exp();
                 let tout = mean_out * (mu + sigma * z2).exp();
                 ((w * tin + tout) / reference, w * tin / reference)
             }
             _ => {
-                let work = self.scenario.work.sample(&mut st.rng_sizes);
+                let work = self.scenario.work.sample(rng);
                 (work, work * self.sizing.prefill_fraction)
             }
         }
+    }
+
+    /// The requests an episode from `seed` will see in its first `steps` control steps, regenerated
+    /// from the same random streams as [`Env::reset`] uses, without simulating any replica: what a
+    /// hindsight oracle is given. Every policy sees exactly these requests for this seed.
+    pub fn demand(&self, seed: u64, steps: u64) -> Demand {
+        let dt = self.scenario.file.control_interval_s;
+        let horizon = steps as f64 * dt;
+        let mut rng_arrivals = stream(seed, STREAM_ARRIVALS);
+        let mut rng_sizes = stream(seed, STREAM_SIZES);
+        let mut arrivals = ArrivalStream::new(
+            &self.scenario.arrivals,
+            self.scenario.start_unix_s,
+            self.scenario.rate_multiplier,
+            &mut rng_arrivals,
+        );
+        let n = steps as usize;
+        let mut d = Demand {
+            interval_s: dt,
+            start_unix_s: self.scenario.start_unix_s,
+            arrivals: vec![0; n],
+            work: vec![0.0; n],
+            requests: Vec::new(),
+        };
+        while n > 0 {
+            let t = arrivals.next_arrival(&mut rng_arrivals);
+            if t >= horizon {
+                break;
+            }
+            let (work, prefill) = self.draw_size(&mut rng_sizes, arrivals.tokens());
+            let k = ((t / dt) as usize).min(n - 1);
+            d.arrivals[k] += 1;
+            d.work[k] += work;
+            d.requests.push(Request {
+                arrival_s: t,
+                work,
+                prefill,
+            });
+        }
+        d
+    }
+
+    /// `speed[n]`: the work units per second each of `n` requests in flight on one replica receives.
+    pub fn speed(&self) -> &[f64] {
+        &self.speed
     }
 
     /// Refresh the two trees' keys of `replicas[i]` after it changed.

@@ -29,7 +29,7 @@ pub mod replica;
 pub mod trace;
 
 pub use config::{Overrides, Profile, Scenario};
-pub use env::{SimEnv, Totals};
+pub use env::{Demand, Request, SimEnv, Totals};
 pub use episode::{Summary, TimelineRow, run_episode};
 pub use error::{Error, Result};
 pub use trace::Trace;
