@@ -88,7 +88,11 @@ fn different_seeds_give_different_trajectories_and_same_seeds_the_same_numbers()
 /// interval, on generators and traces alike (token-sized requests included).
 #[test]
 fn demand_regenerates_the_episodes_arrivals_exactly() {
-    for id in ["bursty-8b-l4-v1", "azure-code-2023-70b-h100x2-v1", "sparse-8b-l4-v1"] {
+    for id in [
+        "bursty-8b-l4-v1",
+        "azure-code-2023-70b-h100x2-v1",
+        "sparse-8b-l4-v1",
+    ] {
         let sc = load(
             id,
             Overrides {
@@ -112,6 +116,40 @@ fn demand_regenerates_the_episodes_arrivals_exactly() {
         let total: f64 = demand.work.iter().sum();
         let per_request: f64 = demand.requests.iter().map(|r| r.work).sum();
         assert!((total - per_request).abs() < 1e-6 * total.max(1.0), "{id}");
-        assert!(demand.requests.iter().all(|r| r.prefill <= r.work && r.work > 0.0));
+        assert!(
+            demand
+                .requests
+                .iter()
+                .all(|r| r.prefill <= r.work && r.work > 0.0)
+        );
     }
+}
+
+/// `Overrides::window_offset_s` starts episodes later on the workload's timeline: the clock moves with
+/// it, and the diurnal peak (18:00 UTC) is where the offset says.
+#[test]
+fn a_window_offset_moves_the_episode_along_the_workload() {
+    let window = |offset_h: f64| {
+        let sc = load(
+            "diurnal-8b-l4-v1",
+            Overrides {
+                max_episode_steps: Some(240),
+                window_offset_s: Some(offset_h * 3600.0),
+                ..Overrides::default()
+            },
+        );
+        let mut env = SimEnv::new(sc.clone());
+        env.reset(Some(3));
+        let start = env.now().unwrap().unix_s();
+        let d = env.demand(3, 240);
+        (start, d.requests.len() as f64 / 3600.0)
+    };
+    let (t0, r0) = window(0.0);
+    let (t18, r18) = window(18.0);
+    let (t6, r6) = window(6.0);
+    assert_eq!(t18 - t0, 18.0 * 3600.0);
+    assert_eq!(t6 - t0, 6.0 * 3600.0);
+    // Monday: 60 req/s × (1 ± 0.6 daily) × the weekly factor; 18:00 is the daily peak, 06:00 the trough.
+    assert!(r18 > 80.0 && r6 < 35.0, "18:00 {r18:.1} req/s, 06:00 {r6:.1} req/s");
+    assert!(r18 > 2.5 * r6);
 }

@@ -89,6 +89,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         trace: None,
         max_episode_steps: Some(steps),
         rate_scale: Some(scale),
+        window_offset_s: None,
     };
     let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
     let (requests, steps, secs) = timed_episode(scenario, &policy, args.seed)?;
@@ -108,6 +109,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         trace: None,
         max_episode_steps: Some(args.train_steps),
         rate_scale: None,
+        window_offset_s: None,
     };
     let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
     let policy = args.policy.clone().unwrap_or(PolicySpec::Static(None));

@@ -55,6 +55,7 @@ impl Args {
             trace: self.trace.clone(),
             max_episode_steps: self.steps,
             rate_scale: self.rate_scale,
+            window_offset_s: None,
         };
         if self.steps == Some(0) {
             return Err(crate::BadInput("--steps must be at least 1".into()).into());

@@ -241,6 +241,9 @@ pub struct ArrivalStream {
     process: RateProcess,
     start_unix_s: f64,
     multiplier: f64,
+    /// Where the episode starts on the process's timeline, seconds.
+    offset_s: f64,
+    /// Time on the process's timeline, seconds.
     t: f64,
     seg_end: f64,
     rate: f64,
@@ -254,13 +257,27 @@ impl ArrivalStream {
         multiplier: f64,
         rng: &mut ChaCha8Rng,
     ) -> Self {
+        Self::starting_at(arrivals, start_unix_s, 0.0, multiplier, rng)
+    }
+
+    /// A stream whose episode starts `offset_s` into the process (a later window of the same workload):
+    /// the process runs on its own timeline from `origin_unix_s`, and arrival times are returned
+    /// relative to the episode start.
+    pub fn starting_at(
+        arrivals: &Arrivals,
+        origin_unix_s: f64,
+        offset_s: f64,
+        multiplier: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
         let mut process = RateProcess::new(arrivals, rng);
-        let (seg_end, rate) = process.segment(0.0, start_unix_s, rng);
+        let (seg_end, rate) = process.segment(offset_s, origin_unix_s, rng);
         ArrivalStream {
             process,
-            start_unix_s,
+            start_unix_s: origin_unix_s,
             multiplier,
-            t: 0.0,
+            offset_s,
+            t: offset_s,
             seg_end,
             rate: rate * multiplier,
         }
@@ -279,7 +296,7 @@ impl ArrivalStream {
             let room = (self.seg_end - self.t) * self.rate;
             if e < room {
                 self.t += e / self.rate;
-                return self.t;
+                return self.t - self.offset_s;
             }
             if self.seg_end == f64::INFINITY {
                 self.t = f64::INFINITY;

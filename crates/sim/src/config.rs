@@ -607,6 +607,8 @@ pub struct Scenario {
     pub slo: SloSpec,
     /// Episode start, Unix seconds.
     pub start_unix_s: f64,
+    /// How far into the workload's timeline episodes start, seconds (`Overrides::window_offset_s`).
+    pub window_offset_s: f64,
     /// Multiplier of every arrival rate (from [`Overrides::rate_scale`], default 1).
     pub rate_multiplier: f64,
 }
@@ -620,6 +622,9 @@ pub struct Overrides {
     pub max_episode_steps: Option<u64>,
     /// Multiply every arrival rate by this.
     pub rate_scale: Option<f64>,
+    /// Start episodes this many seconds later on the workload's timeline (a later window of the same
+    /// generator or trace; the clock the policies see moves with it).
+    pub window_offset_s: Option<f64>,
 }
 
 impl Scenario {
@@ -880,6 +885,15 @@ impl Scenario {
                 "must be a finite number >= 0",
             ));
         }
+        let window_offset_s = overrides.window_offset_s.unwrap_or(0.0);
+        if !(window_offset_s.is_finite() && window_offset_s >= 0.0) {
+            return Err(Error::invalid(
+                path,
+                "window offset",
+                window_offset_s,
+                "must be a finite number of seconds >= 0",
+            ));
+        }
         Ok(Scenario {
             file,
             path: path.to_path_buf(),
@@ -888,7 +902,8 @@ impl Scenario {
             requests,
             work,
             slo,
-            start_unix_s,
+            start_unix_s: start_unix_s + window_offset_s,
+            window_offset_s,
             rate_multiplier,
         })
     }

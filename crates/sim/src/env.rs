@@ -415,12 +415,7 @@ impl SimEnv {
         let horizon = steps as f64 * dt;
         let mut rng_arrivals = stream(seed, STREAM_ARRIVALS);
         let mut rng_sizes = stream(seed, STREAM_SIZES);
-        let mut arrivals = ArrivalStream::new(
-            &self.scenario.arrivals,
-            self.scenario.start_unix_s,
-            self.scenario.rate_multiplier,
-            &mut rng_arrivals,
-        );
+        let mut arrivals = self.arrival_stream(&mut rng_arrivals);
         let n = steps as usize;
         let mut d = Demand {
             interval_s: dt,
@@ -445,6 +440,17 @@ impl SimEnv {
             });
         }
         d
+    }
+
+    fn arrival_stream(&self, rng: &mut ChaCha8Rng) -> ArrivalStream {
+        let sc = &self.scenario;
+        ArrivalStream::starting_at(
+            &sc.arrivals,
+            sc.start_unix_s - sc.window_offset_s,
+            sc.window_offset_s,
+            sc.rate_multiplier,
+            rng,
+        )
     }
 
     /// `speed[n]`: the work units per second each of `n` requests in flight on one replica receives.
@@ -744,12 +750,7 @@ impl Env for SimEnv {
             None => self.episode_rng.random(),
         };
         let mut rng_arrivals = stream(seed, STREAM_ARRIVALS);
-        let stream_ = ArrivalStream::new(
-            &self.scenario.arrivals,
-            self.scenario.start_unix_s,
-            self.scenario.rate_multiplier,
-            &mut rng_arrivals,
-        );
+        let stream_ = self.arrival_stream(&mut rng_arrivals);
         let bounds = match self.scenario.slo.kind {
             SloKind::E2e => &E2E_BUCKETS[..],
             SloKind::Ttft => &TTFT_BUCKETS[..],
