@@ -23,7 +23,7 @@ fn assert_bad_input(args: &[&str], wants: &[&str]) {
 #[test]
 fn help_names_the_subcommands_and_flags() {
     let (stdout, _) = text(&rlscale(&["--help"]));
-    for w in ["scenarios", "simulate", "bench"] {
+    for w in ["scenarios", "simulate", "bench", "evaluate", "tune"] {
         assert!(stdout.contains(w), "{stdout}");
     }
     let (stdout, _) = text(&rlscale(&["simulate", "--help"]));
@@ -278,5 +278,259 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
     assert_bad_input(
         &["simulate", "--scenario", &f.display().to_string()],
         &["prof-v1.toml", "profile", "llm-9b", "llm-8b-l4"],
+    );
+}
+
+#[test]
+fn evaluate_writes_table_csv_json_and_plots() {
+    let dir = tempdir("evaluate");
+    let out = dir.join("out");
+    let o = out.display().to_string();
+    let run = rlscale(&[
+        "evaluate",
+        "--policies",
+        "hpa,kpa,static:20,oracle",
+        "--scenarios",
+        "steady-8b-l4-v1,flash-crowd-*",
+        "--seeds",
+        "2",
+        "--steps",
+        "120",
+        "--out",
+        &o,
+    ]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stderr}");
+    // The table: a header and 3 scenarios × 4 policies.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 1 + 3 * 4, "{stdout}");
+    assert!(rows[0].contains("gap to oracle bound %"), "{stdout}");
+    for sc in [
+        "steady-8b-l4-v1",
+        "flash-crowd-8b-l4-v1",
+        "flash-crowd-70b-h100x2-v1",
+    ] {
+        for p in ["hpa", "kpa", "static:20", "oracle"] {
+            assert!(
+                rows.iter()
+                    .any(|r| r.starts_with(&format!("| {sc} | {p} |"))),
+                "no row {sc}/{p}:\n{stdout}"
+            );
+        }
+    }
+    // CSV: one line per episode plus the header; the summary CSV one per row.
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 3 * 4 * 2);
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 3 * 4);
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.md")).unwrap(),
+        stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 24);
+    assert_eq!(json["rows"].as_array().unwrap().len(), 12);
+    // Every objective is at or above the oracle's bound.
+    for r in json["runs"].as_array().unwrap() {
+        let (obj, bound) = (
+            r["objective_usd"].as_f64().unwrap(),
+            r["bound"]["objective_usd"].as_f64().unwrap(),
+        );
+        assert!(obj >= bound && bound > 0.0, "{r}");
+    }
+    // Plots: a timeline and a scatter per scenario, PNG and SVG.
+    for sc in ["steady-8b-l4-v1", "flash-crowd-70b-h100x2-v1"] {
+        for kind in ["timeline", "cost-vs-slo"] {
+            let png = std::fs::read(out.join(format!("plots/{sc}-{kind}.png"))).unwrap();
+            assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+            let svg = std::fs::read_to_string(out.join(format!("plots/{sc}-{kind}.svg"))).unwrap();
+            assert!(
+                svg.contains("<svg") && svg.contains("oracle"),
+                "{sc} {kind}"
+            );
+        }
+    }
+    // Same seeds, same numbers.
+    let o2 = dir.join("again").display().to_string();
+    let again = rlscale(&[
+        "evaluate",
+        "--policies",
+        "hpa,kpa,static:20,oracle",
+        "--scenarios",
+        "steady-8b-l4-v1,flash-crowd-*",
+        "--seeds",
+        "2",
+        "--steps",
+        "120",
+        "--no-plots",
+        "--out",
+        &o2,
+    ]);
+    assert_eq!(text(&again).0, stdout);
+}
+
+#[test]
+fn tune_writes_a_named_baseline_that_evaluate_uses() {
+    let dir = tempdir("tune");
+    let configs = dir.join("configs");
+    let c = configs.display().to_string();
+    let run = rlscale(&[
+        "tune",
+        "--baseline",
+        "kpa",
+        "--scenario",
+        "steady-8b-l4-v1",
+        "--steps",
+        "160",
+        "--grid",
+        "10,40,100",
+        "--score-seeds",
+        "201",
+        "--configs",
+        &c,
+    ]);
+    let (_, stderr) = text(&run);
+    assert!(run.status.success(), "{stderr}");
+    let toml_text = std::fs::read_to_string(configs.join("kpa-tuned.toml")).unwrap();
+    let file: toml::Value = toml::from_str(&toml_text).unwrap();
+    assert_eq!(file["base"]["law"].as_str(), Some("kpa"));
+    assert_eq!(file["knob"].as_str(), Some("kpa.target"));
+    let entry = &file["scenarios"]["steady-8b-l4-v1"];
+    let value = entry["value"].as_float().unwrap();
+    assert!([10.0, 40.0, 100.0].contains(&value), "{toml_text}");
+    assert_eq!(entry["grid"].as_array().unwrap().len(), 3);
+    // The scoring window starts half an episode later.
+    assert!(entry["score_window"]["offset_s"].as_float().unwrap() > 0.0);
+    // The chosen value is the cheapest feasible one on the training window.
+    let grid = entry["grid"].as_array().unwrap();
+    let feasible: Vec<&toml::Value> = grid
+        .iter()
+        .filter(|g| g["feasible"].as_bool().unwrap())
+        .collect();
+    if let Some(best) = feasible.iter().min_by(|a, b| {
+        a["cost_usd"]
+            .as_float()
+            .unwrap()
+            .total_cmp(&b["cost_usd"].as_float().unwrap())
+    }) {
+        assert_eq!(best["value"].as_float(), Some(value));
+    }
+
+    let out = dir.join("out").display().to_string();
+    let ev = rlscale(&[
+        "evaluate",
+        "--policies",
+        "kpa-tuned",
+        "--scenarios",
+        "steady-8b-l4-v1",
+        "--seeds",
+        "1",
+        "--steps",
+        "60",
+        "--no-plots",
+        "--configs",
+        &c,
+        "--out",
+        &out,
+    ]);
+    let (stdout, stderr) = text(&ev);
+    assert!(ev.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("| steady-8b-l4-v1 | kpa-tuned |"),
+        "{stdout}"
+    );
+    // A scenario the file has no value for is a clear error.
+    assert_bad_input(
+        &[
+            "evaluate",
+            "--policies",
+            "kpa-tuned",
+            "--scenarios",
+            "bursty-8b-l4-v1",
+            "--steps",
+            "60",
+            "--configs",
+            &c,
+            "--out",
+            &out,
+        ],
+        &[
+            "kpa-tuned.toml",
+            "bursty-8b-l4-v1",
+            "rlscale tune --baseline kpa",
+        ],
+    );
+    // A corrupt tuned file names the file and the field.
+    std::fs::write(
+        configs.join("broken-tuned.toml"),
+        toml_text.replace("law = \"kpa\"", "law = \"kpa\"\ntargt = 3"),
+    )
+    .unwrap();
+    assert_bad_input(
+        &[
+            "evaluate",
+            "--policies",
+            "broken-tuned",
+            "--scenarios",
+            "steady-8b-l4-v1",
+            "--configs",
+            &c,
+        ],
+        &["broken-tuned.toml", "targt"],
+    );
+}
+
+#[test]
+fn evaluate_and_tune_refuse_bad_input() {
+    assert_bad_input(
+        &[
+            "evaluate",
+            "--policies",
+            "hpa,nope",
+            "--scenarios",
+            "steady-*",
+        ],
+        &["unknown policy `nope`", "nope.toml"],
+    );
+    assert_bad_input(
+        &["evaluate", "--policies", "hpa", "--scenarios", "zzz-*"],
+        &["`zzz-*` matches no scenario"],
+    );
+    assert_bad_input(
+        &["evaluate", "--policies", "hpa", "--seeds", "0"],
+        &["--seeds"],
+    );
+    assert_bad_input(
+        &[
+            "evaluate",
+            "--policies",
+            "model:models/x.json",
+            "--scenarios",
+            "steady-*",
+        ],
+        &["model:models/x.json", "runtime"],
+    );
+    assert_bad_input(
+        &[
+            "tune",
+            "--baseline",
+            "hpa3",
+            "--scenario",
+            "steady-8b-l4-v1",
+        ],
+        &["--baseline `hpa3`", "kpa"],
+    );
+    assert_bad_input(
+        &[
+            "tune",
+            "--baseline",
+            "kpa",
+            "--scenario",
+            "steady-8b-l4-v1",
+            "--grid",
+            "10,-1",
+        ],
+        &["--grid value -1", "kpa.target"],
     );
 }

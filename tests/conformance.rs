@@ -150,6 +150,9 @@ fn a_window_offset_moves_the_episode_along_the_workload() {
     assert_eq!(t18 - t0, 18.0 * 3600.0);
     assert_eq!(t6 - t0, 6.0 * 3600.0);
     // Monday: 60 req/s × (1 ± 0.6 daily) × the weekly factor; 18:00 is the daily peak, 06:00 the trough.
-    assert!(r18 > 80.0 && r6 < 35.0, "18:00 {r18:.1} req/s, 06:00 {r6:.1} req/s");
+    assert!(
+        r18 > 80.0 && r6 < 35.0,
+        "18:00 {r18:.1} req/s, 06:00 {r6:.1} req/s"
+    );
     assert!(r18 > 2.5 * r6);
 }

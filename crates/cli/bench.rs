@@ -11,7 +11,8 @@ use std::time::Instant;
 use anyhow::Result;
 use rlscale_sim::{Overrides, Scenario, SimEnv, run_episode};
 
-use crate::policy_spec::PolicySpec;
+use crate::policy_spec;
+use rlscale_eval::policies::PolicyChoice;
 
 /// Arguments of `rlscale bench`.
 #[derive(Debug, clap::Args)]
@@ -30,7 +31,7 @@ pub struct Args {
 
     /// Policy of both runs (default: static at the scenario's maximum, so that nothing is dropped).
     #[arg(long, value_name = "SPEC")]
-    policy: Option<PolicySpec>,
+    policy: Option<String>,
 
     /// Control steps of the training-sized episode.
     #[arg(long, default_value_t = 5760)]
@@ -62,10 +63,11 @@ fn mean_rate(scenario: &Scenario) -> f64 {
 /// One episode through the shared episode runner, timed: (requests, steps, seconds).
 fn timed_episode(
     scenario: Arc<Scenario>,
-    policy: &PolicySpec,
+    policy: &PolicyChoice,
     seed: u64,
 ) -> Result<(u64, u64, f64)> {
-    let mut p = policy.build(&scenario)?;
+    let steps = scenario.file.max_episode_steps;
+    let mut p = policy_spec::build(policy, &scenario, seed, steps)?;
     let mut env = SimEnv::new(scenario);
     let started = Instant::now();
     let summary = run_episode(&mut env, p.as_mut(), seed, |_| {});
@@ -81,10 +83,11 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     let base = Scenario::resolve(envs, &args.scenario, &Overrides::default())?;
     let scale = args.mean_rps / mean_rate(&base);
     let steps = (args.days * 86_400.0 / base.file.control_interval_s).round() as u64;
-    let policy = args
+    let name = args
         .policy
         .clone()
-        .unwrap_or(PolicySpec::Static(Some(base.file.replicas.max)));
+        .unwrap_or(format!("static:{}", base.file.replicas.max));
+    let policy = policy_spec::parse(&name, &policy_spec::configs_dir(&None))?;
     let overrides = Overrides {
         trace: None,
         max_episode_steps: Some(steps),
@@ -94,11 +97,11 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
     let (requests, steps, secs) = timed_episode(scenario, &policy, args.seed)?;
     println!(
-        "throughput: {} {:.1} simulated days at {:.0} req/s mean, policy {:?}: {} requests in {:.2} s = {:.2} M simulated requests/s, {:.0} control steps/s",
+        "throughput: {} {:.1} simulated days at {:.0} req/s mean, policy {}: {} requests in {:.2} s = {:.2} M simulated requests/s, {:.0} control steps/s",
         args.scenario,
         args.days,
         args.mean_rps,
-        policy,
+        name,
         requests,
         secs,
         requests as f64 / secs / 1e6,
@@ -112,13 +115,14 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         window_offset_s: None,
     };
     let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
-    let policy = args.policy.clone().unwrap_or(PolicySpec::Static(None));
+    let name = args.policy.clone().unwrap_or("static".into());
+    let policy = policy_spec::parse(&name, &policy_spec::configs_dir(&None))?;
     let (requests, steps, secs) = timed_episode(scenario, &policy, args.seed)?;
     println!(
-        "training-sized episode: {} {} steps at the scenario's own rates, policy {:?}: {:.3} s = {:.0} control steps/s ({} requests)",
+        "training-sized episode: {} {} steps at the scenario's own rates, policy {}: {:.3} s = {:.0} control steps/s ({} requests)",
         args.scenario,
         steps,
-        policy,
+        name,
         secs,
         steps as f64 / secs,
         requests

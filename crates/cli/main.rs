@@ -5,10 +5,13 @@
 //! other failure; the error chain is printed with `{:#}` (ripgrep's `main`).
 
 mod bench;
+mod evaluate;
 mod fsutil;
 mod policy_spec;
 mod scenarios;
+mod select;
 mod simulate;
+mod tune;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +41,12 @@ enum Command {
     Simulate(simulate::Args),
     /// Measure simulator speed: simulated requests per second and control steps per second.
     Bench(bench::Args),
+    /// Score policies (baselines, tuned baselines, the hindsight oracle) on scenarios × seeds in
+    /// parallel: a Markdown table, CSV, JSON and plots.
+    Evaluate(evaluate::Args),
+    /// Tune a baseline's main knob per scenario (least cost at the SLO target) into
+    /// configs/baselines/<law>-tuned.toml.
+    Tune(tune::Args),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -100,6 +109,8 @@ fn main() -> ExitCode {
         Command::Scenarios(args) => scenarios::run(&envs, args),
         Command::Simulate(args) => simulate::run(&envs, args),
         Command::Bench(args) => bench::run(&envs, args),
+        Command::Evaluate(args) => evaluate::run(&envs, args),
+        Command::Tune(args) => tune::run(&envs, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,86 +1,58 @@
-//! `--policy` specs: the plumbing every subcommand uses to turn a name into a [`Policy`].
+//! `--policy` / `--policies` specs: the plumbing every subcommand uses to turn a name into a [`Policy`].
 //!
-//! Today: `static` (the scenario's initial replicas) and `static:N`. The baselines issue adds `hpa`,
-//! `keda`, `kpa`, `ray`, `apa`, `predictive` and `oracle`; the runtime adds `model:PATH`. Each is one arm of
-//! [`PolicySpec`] and one line in [`PolicySpec::build`].
+//! The names are those of `rlscale_eval::policies`: a law with its peers' defaults (`hpa`, `keda`, `kpa`,
+//! `ray`, `apa`, `static`, `predictive`), `static:N`, `oracle`, or a named baseline file in
+//! `configs/baselines/` such as `hpa-tuned`. The runtime issue adds `model:PATH`.
 
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rlscale_core::{Decision, MetricsSnapshot, Policy, Reason, SimTime, Source};
+use rlscale_core::Policy;
+use rlscale_eval::policies::PolicyChoice;
 use rlscale_sim::Scenario;
 
 use crate::BadInput;
 
-/// A policy named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PolicySpec {
-    /// A fixed replica count; `None` means the scenario's `replicas.initial`.
-    Static(Option<u32>),
+/// Help text shared by the subcommands that take policy names.
+pub const POLICY_HELP: &str = "hpa, keda, kpa, ray, apa, static, predictive (the peers' defaults), \
+static:N, oracle (the hindsight schedule), or NAME for configs/baselines/NAME.toml (e.g. hpa-tuned)";
+
+/// The named-baseline folder: `--configs`, else `./configs/baselines`, else the one beside the source.
+pub fn configs_dir(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.clone();
+    }
+    let local = PathBuf::from("configs/baselines");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/baselines")
 }
 
-impl FromStr for PolicySpec {
-    type Err = BadInput;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, arg) = match s.split_once(':') {
-            Some((n, a)) => (n, Some(a)),
-            None => (s, None),
-        };
-        match (name, arg) {
-            ("static", None) => Ok(PolicySpec::Static(None)),
-            ("static", Some(n)) => n
-                .parse::<u32>()
-                .map(|n| PolicySpec::Static(Some(n)))
-                .map_err(|_| {
-                    BadInput(format!(
-                        "--policy static:N needs a whole number of replicas, got `{n}`"
-                    ))
-                }),
-            _ => Err(BadInput(format!(
-                "unknown policy `{s}`; available: static (the scenario's initial replicas), static:N"
-            ))),
-        }
-    }
+/// Parse one policy name.
+pub fn parse(name: &str, configs: &Path) -> Result<PolicyChoice, BadInput> {
+    PolicyChoice::parse(name, configs).map_err(|e| BadInput(e.to_string()))
 }
 
-impl PolicySpec {
-    /// Build the policy for `scenario`.
-    pub fn build(&self, scenario: &Scenario) -> Result<Box<dyn Policy>, BadInput> {
-        match self {
-            PolicySpec::Static(n) => {
-                let r = scenario.file.replicas;
-                let n = n.unwrap_or(r.initial);
-                if n < r.min || n > r.max {
-                    return Err(BadInput(format!(
-                        "--policy static:{n} is outside scenario {}'s replica bounds [{}, {}] ({})",
-                        scenario.id(),
-                        r.min,
-                        r.max,
-                        scenario.path.display()
-                    )));
-                }
-                Ok(Box::new(Static(n)))
-            }
-        }
+/// Parse a comma-separated list of policy names.
+pub fn parse_list(list: &str, configs: &Path) -> Result<Vec<PolicyChoice>, BadInput> {
+    let v = PolicyChoice::parse_list(list, configs).map_err(|e| BadInput(e.to_string()))?;
+    if v.is_empty() {
+        return Err(BadInput(format!("--policies `{list}` names no policy")));
     }
+    Ok(v)
 }
 
-/// Always `N` replicas.
-#[derive(Debug, Clone, Copy)]
-pub struct Static(pub u32);
-
-impl Policy for Static {
-    fn name(&self) -> String {
-        format!("static:{}", self.0)
-    }
-
-    fn decide(&mut self, _snapshot: &MetricsSnapshot, _now: SimTime) -> Decision {
-        Decision {
-            replicas: self.0,
-            source: Source::Baseline,
-            reason: Reason::Static,
-        }
-    }
+/// Build `choice` for one episode of `scenario`.
+pub fn build(
+    choice: &PolicyChoice,
+    scenario: &Arc<Scenario>,
+    seed: u64,
+    steps: u64,
+) -> Result<Box<dyn Policy + Send>, BadInput> {
+    choice
+        .build(scenario, seed, steps)
+        .map_err(|e| BadInput(e.to_string()))
 }
 
 #[cfg(test)]
@@ -89,20 +61,21 @@ mod tests {
 
     #[test]
     fn parse_specs() {
-        assert_eq!(
-            "static".parse::<PolicySpec>().unwrap(),
-            PolicySpec::Static(None)
-        );
-        assert_eq!(
-            "static:4".parse::<PolicySpec>().unwrap(),
-            PolicySpec::Static(Some(4))
-        );
-        let e = "static:x".parse::<PolicySpec>().unwrap_err().0;
-        assert!(e.contains("`x`"), "{e}");
-        let e = "hpa2".parse::<PolicySpec>().unwrap_err().0;
+        let dir = Path::new("configs/baselines");
+        assert_eq!(parse("static", dir).unwrap().label(), "static");
+        assert_eq!(parse("static:4", dir).unwrap().label(), "static:4");
+        assert_eq!(parse("oracle", dir).unwrap().label(), "oracle");
+        for law in ["hpa", "keda", "kpa", "ray", "apa", "predictive"] {
+            assert_eq!(parse(law, dir).unwrap().label(), law);
+        }
+        let e = parse("static:x", dir).unwrap_err().0;
+        assert!(e.contains("static:x"), "{e}");
+        let e = parse("hpa2", dir).unwrap_err().0;
         assert!(
-            e.contains("unknown policy `hpa2`") && e.contains("static:N"),
+            e.contains("unknown policy `hpa2`") && e.contains("hpa2.toml"),
             "{e}"
         );
+        let e = parse_list(" , ", dir).unwrap_err().0;
+        assert!(e.contains("names no policy"), "{e}");
     }
 }

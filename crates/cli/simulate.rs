@@ -9,7 +9,7 @@ use rlscale_sim::episode::TimelineRow;
 use rlscale_sim::{Overrides, Scenario, SimEnv, Summary, run_episode};
 
 use crate::fsutil::{AtomicFile, write_atomic};
-use crate::policy_spec::PolicySpec;
+use crate::policy_spec;
 
 /// Arguments of `rlscale simulate`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +18,15 @@ pub struct Args {
     #[arg(long, value_name = "ID|PATH")]
     pub scenario: String,
 
-    /// Policy: `static` (the scenario's initial replicas) or `static:N`.
+    /// Policy: hpa, keda, kpa, ray, apa, static (the scenario's initial replicas), predictive,
+    /// static:N, oracle, or NAME for configs/baselines/NAME.toml (e.g. hpa-tuned).
     #[arg(long, default_value = "static", value_name = "SPEC")]
-    pub policy: PolicySpec,
+    pub policy: String,
+
+    /// Folder of named baseline files [default: ./configs/baselines, else the one shipped with the
+    /// source].
+    #[arg(long, value_name = "DIR")]
+    pub configs: Option<PathBuf>,
 
     /// Episode seed: the same seed gives the same numbers.
     #[arg(long, default_value_t = 0)]
@@ -82,7 +88,13 @@ fn progress(steps: u64) -> ProgressBar {
 /// Run the subcommand.
 pub fn run(envs: &Path, args: Args) -> Result<()> {
     let scenario = args.load_scenario(envs)?;
-    let mut policy = args.policy.build(&scenario)?;
+    let choice = policy_spec::parse(&args.policy, &policy_spec::configs_dir(&args.configs))?;
+    let mut policy = policy_spec::build(
+        &choice,
+        &scenario,
+        args.seed,
+        scenario.file.max_episode_steps,
+    )?;
     let mut env = SimEnv::new(scenario.clone());
     let pb = progress(scenario.file.max_episode_steps);
 

@@ -1,0 +1,198 @@
+//! `rlscale evaluate`: every policy on every scenario and seed, in parallel; a Markdown table on stdout,
+//! CSV, JSON and plots in `--out`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rlscale_eval::matrix::{RunResult, run_matrix};
+use rlscale_eval::report;
+use rlscale_sim::Overrides;
+
+use crate::fsutil::write_atomic;
+use crate::{BadInput, policy_spec, select};
+
+/// The default policy list: every baseline, the tuned ones, and the oracle.
+pub const DEFAULT_POLICIES: &str = "hpa,hpa-tuned,keda,keda-tuned,kpa,kpa-tuned,ray,ray-tuned,apa,apa-tuned,static,static-tuned,predictive,predictive-tuned,oracle";
+
+/// Arguments of `rlscale evaluate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Comma-separated policies: hpa, keda, kpa, ray, apa, static, predictive (the peers' defaults),
+    /// static:N, oracle (the hindsight schedule), or NAME for configs/baselines/NAME.toml (the
+    /// `*-tuned` files `rlscale tune` writes).
+    #[arg(long, default_value = DEFAULT_POLICIES, value_name = "LIST")]
+    pub policies: String,
+
+    /// Comma-separated scenario ids, paths or globs (`*-8b-l4-v1`). Globs skip scenarios whose trace
+    /// you must supply.
+    #[arg(long, default_value = "*", value_name = "LIST")]
+    pub scenarios: String,
+
+    /// Seeds per scenario × policy (seeds `seed-base`, `seed-base + 1`, …).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub seeds: u64,
+
+    /// The first seed.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed_base: u64,
+
+    /// Stop every episode after this many control steps instead of the scenario's length.
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
+
+    /// Output folder for summary.md, summary.csv, runs.csv, results.json and plots/
+    /// [default: runs/evaluate-<UTC time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Folder of named baseline files [default: ./configs/baselines, else the one shipped with the
+    /// source].
+    #[arg(long, value_name = "DIR")]
+    pub configs: Option<PathBuf>,
+
+    /// Skip the plots.
+    #[arg(long)]
+    pub no_plots: bool,
+
+    /// Worker threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// `YYYYmmdd-HHMMSS` (UTC) of now.
+fn stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Run the subcommand.
+pub fn run(envs: &Path, args: Args) -> Result<()> {
+    if args.seeds == 0 {
+        return Err(BadInput("--seeds must be at least 1".into()).into());
+    }
+    if args.steps == Some(0) {
+        return Err(BadInput("--steps must be at least 1".into()).into());
+    }
+    let configs = policy_spec::configs_dir(&args.configs);
+    let policies = policy_spec::parse_list(&args.policies, &configs)?;
+    let overrides = Overrides {
+        max_episode_steps: args.steps,
+        ..Overrides::default()
+    };
+    let (scenarios, skipped) = select::scenarios(envs, &args.scenarios, &overrides)?;
+    for s in &skipped {
+        eprintln!("skipped {}: {}", s.id, s.reason);
+    }
+    let seeds: Vec<u64> = (0..args.seeds).map(|k| args.seed_base + k).collect();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/evaluate-{}", stamp())));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
+
+    let total = (scenarios.len() * policies.len() * seeds.len()) as u64;
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} episodes  ETA {eta}  {msg}",
+        )
+        .expect("a valid template"),
+    );
+    let started = std::time::Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("cannot start the worker threads")?;
+    let result = pool.install(|| {
+        run_matrix(&scenarios, &policies, &seeds, |r: &RunResult| {
+            pb.set_message(format!("{} / {}", r.summary.scenario, r.summary.policy));
+            pb.inc(1);
+        })
+    });
+    pb.finish_and_clear();
+    let m = result.map_err(|e| BadInput(e.to_string()))?;
+    let wall = started.elapsed().as_secs_f64();
+
+    let rows = report::aggregate(&m.runs);
+    let table = report::markdown(&rows);
+    print!("{table}");
+    write_atomic(&out.join("summary.md"), &table)?;
+    write_atomic(&out.join("summary.csv"), &report::rows_csv(&rows))?;
+    write_atomic(&out.join("runs.csv"), &report::runs_csv(&m.runs))?;
+    let lean: Vec<RunResult> = m
+        .runs
+        .iter()
+        .map(|r| RunResult {
+            timeline: Vec::new(),
+            ..r.clone()
+        })
+        .collect();
+    let json = serde_json::json!({
+        "policies": policies.iter().map(|p| p.label()).collect::<Vec<_>>(),
+        "scenarios": scenarios.iter().map(|s| s.id()).collect::<Vec<_>>(),
+        "skipped": skipped.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "seeds": seeds,
+        "wall_s": wall,
+        "rows": rows,
+        "runs": lean,
+    });
+    write_atomic(
+        &out.join("results.json"),
+        &serde_json::to_string_pretty(&json)?,
+    )?;
+    let mut plots = 0;
+    if !args.no_plots {
+        let dir = out.join("plots");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create plot folder {}", dir.display()))?;
+        plots = report::plots(&m, &rows, &dir)?.len();
+    }
+    eprintln!(
+        "{} episodes ({} scenarios × {} policies × {} seeds) in {:.1} s; wrote {} (summary.md, summary.csv, runs.csv, results.json, {} plot files)",
+        m.runs.len(),
+        scenarios.len(),
+        policies.len(),
+        seeds.len(),
+        wall,
+        out.display(),
+        plots
+    );
+    let broken = report::bound_violations(&m.runs);
+    if !broken.is_empty() {
+        anyhow::bail!(
+            "the oracle's lower bound was beaten, so the bound or the simulator is wrong:\n{}",
+            broken.join("\n")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamp_is_a_utc_timestamp() {
+        let s = super::stamp();
+        assert_eq!(s.len(), 15, "{s}");
+        assert!(s.starts_with("20") && s.as_bytes()[8] == b'-', "{s}");
+    }
+}

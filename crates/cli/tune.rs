@@ -1,0 +1,223 @@
+//! `rlscale tune`: fair tuning of one baseline's main knob per scenario, written to
+//! `configs/baselines/<law>-tuned.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rlscale_baselines::BaselineConfig;
+use rlscale_eval::policies::NamedBaseline;
+use rlscale_eval::tune::{Window, default_grid, tune};
+use rlscale_sim::{Overrides, Scenario};
+
+use crate::fsutil::write_atomic;
+use crate::{BadInput, policy_spec, select};
+
+/// Arguments of `rlscale tune`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The law: hpa, keda, kpa, ray, apa, static or predictive.
+    #[arg(long, value_name = "LAW")]
+    pub baseline: String,
+
+    /// Comma-separated scenario ids, paths or globs.
+    #[arg(long, value_name = "LIST")]
+    pub scenario: String,
+
+    /// Knob values to try, comma-separated [default: the law's grid; static bisects every N].
+    #[arg(long, value_name = "LIST")]
+    pub grid: Option<String>,
+
+    /// Window length in control steps [default: half the episode, at most 5760 (one day at 15 s)].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
+
+    /// Seeds of the training window.
+    #[arg(long, default_value = "101", value_name = "LIST")]
+    pub train_seeds: String,
+
+    /// Seeds of the scoring window (half an episode later on the same workload).
+    #[arg(long, default_value = "201,202", value_name = "LIST")]
+    pub score_seeds: String,
+
+    /// Name of the written baseline [default: <law>-tuned].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Folder of named baseline files [default: ./configs/baselines, else the one shipped with the
+    /// source].
+    #[arg(long, value_name = "DIR")]
+    pub configs: Option<PathBuf>,
+
+    /// Worker threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> Result<Vec<T>, BadInput> {
+    let v: Result<Vec<T>, _> = s.split(',').map(|x| x.trim().parse::<T>()).collect();
+    match v {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(BadInput(format!(
+            "{flag} `{s}`: expected a comma-separated list of numbers"
+        ))),
+    }
+}
+
+/// Run the subcommand.
+pub fn run(envs: &Path, args: Args) -> Result<()> {
+    let base = BaselineConfig::default_for(&args.baseline).ok_or_else(|| {
+        BadInput(format!(
+            "--baseline `{}`: not one of {}",
+            args.baseline,
+            BaselineConfig::LAWS.join(", ")
+        ))
+    })?;
+    let grid: Vec<f64> = match &args.grid {
+        Some(g) => parse_list("--grid", g)?,
+        None => default_grid(&args.baseline),
+    };
+    for v in &grid {
+        base.with_knob(*v)
+            .validate()
+            .map_err(|e| BadInput(format!("--grid value {v}: {e}")))?;
+    }
+    let train_seeds: Vec<u64> = parse_list("--train-seeds", &args.train_seeds)?;
+    let score_seeds: Vec<u64> = parse_list("--score-seeds", &args.score_seeds)?;
+    if args.steps == Some(0) {
+        return Err(BadInput("--steps must be at least 1".into()).into());
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-tuned", args.baseline));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || BaselineConfig::default_for(&name).is_some()
+    {
+        return Err(BadInput(format!(
+            "--name `{name}`: use letters, digits, - and _, and not a law's own name"
+        ))
+        .into());
+    }
+    let configs = policy_spec::configs_dir(&args.configs);
+    let path = configs.join(format!("{name}.toml"));
+    let mut file = if path.is_file() {
+        let f = NamedBaseline::read(&path).map_err(|e| BadInput(e.to_string()))?;
+        if f.base.law() != base.law() {
+            return Err(BadInput(format!(
+                "{} holds a {} baseline, not {}; pick another --name",
+                path.display(),
+                f.base.law(),
+                base.law()
+            ))
+            .into());
+        }
+        f
+    } else {
+        NamedBaseline {
+            name: name.clone(),
+            base: base.clone(),
+            knob: None,
+            scenarios: Default::default(),
+        }
+    };
+    file.knob = Some(base.knob().name.to_string());
+
+    let (scenarios, skipped) = select::scenarios(envs, &args.scenario, &Overrides::default())?;
+    for s in &skipped {
+        eprintln!("skipped {}: {}", s.id, s.reason);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("cannot start the worker threads")?;
+    let per = if matches!(base, BaselineConfig::Static(_)) {
+        8
+    } else {
+        grid.len()
+    };
+    let pb = ProgressBar::new((scenarios.len() * (per + 1)) as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} grid points  ETA {eta}  {msg}",
+        )
+        .expect("a valid template"),
+    );
+    std::fs::create_dir_all(&configs)
+        .with_context(|| format!("cannot create {}", configs.display()))?;
+    for sc in &scenarios {
+        let episode = sc.file.max_episode_steps;
+        let half = (episode / 2).max(1);
+        let steps = args.steps.unwrap_or(5760).min(half);
+        let dt = sc.file.control_interval_s;
+        let load = |offset: f64| -> Result<std::sync::Arc<Scenario>> {
+            let o = Overrides {
+                max_episode_steps: Some(steps),
+                window_offset_s: Some(offset),
+                ..Overrides::default()
+            };
+            Ok(std::sync::Arc::new(Scenario::load(&sc.path, &o)?))
+        };
+        let (train_sc, score_sc) = (load(0.0)?, load(half as f64 * dt)?);
+        let train_w = Window {
+            offset_s: 0.0,
+            steps,
+            seeds: train_seeds.clone(),
+        };
+        let score_w = Window {
+            offset_s: half as f64 * dt,
+            steps,
+            seeds: score_seeds.clone(),
+        };
+        pb.set_message(sc.id().to_string());
+        let entry = pool
+            .install(|| {
+                tune(
+                    &base,
+                    (&train_sc, &train_w),
+                    (&score_sc, &score_w),
+                    &grid,
+                    |_| pb.inc(1),
+                )
+            })
+            .map_err(|e| BadInput(e.to_string()))?;
+        pb.inc(1);
+        pb.println(format!(
+            "{:<34} {} = {:<6} train: ${:.2} at {:.2} % SLO{}   score: ${:.2} at {:.2} % SLO",
+            sc.id(),
+            base.knob().name,
+            entry.value,
+            entry.train.cost_usd,
+            entry.train.slo_attainment_pct,
+            if entry.feasible {
+                ""
+            } else {
+                " (target missed by every value)"
+            },
+            entry.score.cost_usd,
+            entry.score.slo_attainment_pct,
+        ));
+        file.scenarios.insert(sc.id().to_string(), entry);
+        // Save after every scenario: an interrupted run keeps what it finished.
+        save(&path, &file)?;
+    }
+    pb.finish_and_clear();
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn save(path: &Path, file: &NamedBaseline) -> Result<()> {
+    let body = toml::to_string(file).context("cannot serialize the tuned baseline")?;
+    let text = format!(
+        "# Written by `rlscale tune --baseline {law}`: the base settings (the peers' defaults) and, per\n\
+         # scenario, the value of `{knob}` with the least GPU cost at SLO attainment >= the target on the\n\
+         # training window, and its score on a separate window. Edit `base` by hand if you like; re-run\n\
+         # `rlscale tune` to refresh the values.\n\n{body}",
+        law = file.base.law(),
+        knob = file.knob.as_deref().unwrap_or("?"),
+    );
+    write_atomic(path, &text)
+}

@@ -1,0 +1,278 @@
+//! Policy names as users write them (`hpa`, `hpa-tuned`, `static:8`, `oracle`, `model:PATH`), and
+//! building each for a scenario.
+//!
+//! * A law name (`hpa`, `keda`, `kpa`, `ray`, `apa`, `static`, `predictive`) is that law with the
+//!   peers' documented defaults.
+//! * `static:N` holds N replicas.
+//! * Any other name is a named baseline file `configs/baselines/<name>.toml`, such as the `*-tuned`
+//!   files `rlscale tune` writes: a base config and one tuned knob value per scenario.
+//! * `oracle` plays the hindsight schedule of [`crate::oracle`].
+//! * `model:PATH` is a trained model; it needs the runtime crate, which does not exist yet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rlscale_baselines::{BaselineConfig, Bounds, StaticConfig};
+use rlscale_core::Policy;
+use rlscale_sim::Scenario;
+use serde::{Deserialize, Serialize};
+
+use crate::oracle::{self, OracleConfig, OraclePolicy};
+use crate::tune::TunedEntry;
+
+/// Errors naming what the user wrote.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A name that is neither a law, nor `static:N`, nor `oracle`, nor a file in the configs folder.
+    #[error(
+        "unknown policy `{name}`: not one of {laws}, static:N, oracle, model:PATH, and {path} does not exist"
+    )]
+    Unknown {
+        /// What was written.
+        name: String,
+        /// The laws.
+        laws: String,
+        /// Where a named baseline file was looked for.
+        path: PathBuf,
+    },
+    /// `static:x`.
+    #[error("policy `{0}`: static:N needs a whole number of replicas")]
+    BadStatic(String),
+    /// `model:PATH` before the runtime exists.
+    #[error(
+        "policy `{0}`: trained models are evaluated through the runtime crate, which is not built yet (issue #5)"
+    )]
+    ModelUnsupported(String),
+    /// A named baseline file that cannot be read or parsed.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the field when known.
+        message: String,
+    },
+    /// `static:N` outside the scenario's replica bounds.
+    #[error(
+        "policy `{policy}` is outside scenario {scenario}'s replica bounds [{min}, {max}] ({path})"
+    )]
+    OutOfBounds {
+        /// What was written.
+        policy: String,
+        /// The scenario id.
+        scenario: String,
+        /// Its bounds.
+        min: u32,
+        /// Its bounds.
+        max: u32,
+        /// The scenario file.
+        path: PathBuf,
+    },
+    /// A tuned file without an entry for this scenario.
+    #[error(
+        "{path} has no tuned setting for scenario {scenario}; run `rlscale tune --baseline {law} --scenario {scenario}`"
+    )]
+    NotTuned {
+        /// The file.
+        path: PathBuf,
+        /// The scenario.
+        scenario: String,
+        /// Its law.
+        law: String,
+    },
+}
+
+/// A named baseline file (`configs/baselines/<name>.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedBaseline {
+    /// The name (the file stem).
+    pub name: String,
+    /// The settings every scenario starts from.
+    pub base: BaselineConfig,
+    /// The tuned knob's dotted path, when tuned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knob: Option<String>,
+    /// Tuned knob values by scenario id.
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, TunedEntry>,
+}
+
+impl NamedBaseline {
+    /// Read and validate `path`.
+    pub fn read(path: &Path) -> Result<NamedBaseline, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let nb: NamedBaseline = toml::from_str(&text).map_err(|e| PolicyError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        nb.base.validate().map_err(|e| PolicyError::File {
+            path: path.to_path_buf(),
+            message: format!("base: {e}"),
+        })?;
+        for (id, entry) in &nb.scenarios {
+            nb.base
+                .with_knob(entry.value)
+                .validate()
+                .map_err(|e| PolicyError::File {
+                    path: path.to_path_buf(),
+                    message: format!("scenarios.{id}.value: {e}"),
+                })?;
+        }
+        Ok(nb)
+    }
+}
+
+/// A policy to evaluate.
+#[derive(Debug, Clone)]
+pub enum PolicyChoice {
+    /// A law with a fixed config.
+    Baseline {
+        /// Label in tables.
+        label: String,
+        /// The config.
+        config: BaselineConfig,
+    },
+    /// A named baseline file.
+    Named {
+        /// The file's content.
+        file: Arc<NamedBaseline>,
+        /// Where it came from.
+        path: PathBuf,
+    },
+    /// The hindsight schedule.
+    Oracle(OracleConfig),
+}
+
+impl PolicyChoice {
+    /// Parse one name; named baseline files are looked up in `configs_dir`.
+    pub fn parse(name: &str, configs_dir: &Path) -> Result<PolicyChoice, PolicyError> {
+        let name = name.trim();
+        if name == "oracle" {
+            return Ok(PolicyChoice::Oracle(OracleConfig::default()));
+        }
+        if name.starts_with("model:") {
+            return Err(PolicyError::ModelUnsupported(name.to_string()));
+        }
+        if let Some(n) = name.strip_prefix("static:") {
+            let n: u32 = n
+                .parse()
+                .map_err(|_| PolicyError::BadStatic(name.to_string()))?;
+            return Ok(PolicyChoice::Baseline {
+                label: name.to_string(),
+                config: BaselineConfig::Static(StaticConfig { replicas: Some(n) }),
+            });
+        }
+        if let Some(config) = BaselineConfig::default_for(name) {
+            return Ok(PolicyChoice::Baseline {
+                label: name.to_string(),
+                config,
+            });
+        }
+        let path = configs_dir.join(format!("{name}.toml"));
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && path.is_file()
+        {
+            let file = NamedBaseline::read(&path)?;
+            return Ok(PolicyChoice::Named {
+                file: Arc::new(file),
+                path,
+            });
+        }
+        Err(PolicyError::Unknown {
+            name: name.to_string(),
+            laws: BaselineConfig::LAWS.join(", "),
+            path,
+        })
+    }
+
+    /// Parse a comma-separated list.
+    pub fn parse_list(list: &str, configs_dir: &Path) -> Result<Vec<PolicyChoice>, PolicyError> {
+        list.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Self::parse(s, configs_dir))
+            .collect()
+    }
+
+    /// The label in tables and plots.
+    pub fn label(&self) -> String {
+        match self {
+            PolicyChoice::Baseline { label, .. } => label.clone(),
+            PolicyChoice::Named { file, .. } => file.name.clone(),
+            PolicyChoice::Oracle(_) => "oracle".into(),
+        }
+    }
+
+    /// The config used on `scenario` (None for the oracle).
+    pub fn config_for(&self, scenario: &Scenario) -> Result<Option<BaselineConfig>, PolicyError> {
+        Ok(match self {
+            PolicyChoice::Baseline { config, .. } => Some(config.clone()),
+            PolicyChoice::Named { file, path } => {
+                if file.knob.is_none() {
+                    Some(file.base.clone())
+                } else {
+                    let entry =
+                        file.scenarios
+                            .get(scenario.id())
+                            .ok_or_else(|| PolicyError::NotTuned {
+                                path: path.clone(),
+                                scenario: scenario.id().to_string(),
+                                law: file.base.law().to_string(),
+                            })?;
+                    Some(file.base.with_knob(entry.value))
+                }
+            }
+            PolicyChoice::Oracle(_) => None,
+        })
+    }
+
+    /// Build the policy for one episode of `scenario` (`seed` and `steps` matter to the oracle only).
+    pub fn build(
+        &self,
+        scenario: &Arc<Scenario>,
+        seed: u64,
+        steps: u64,
+    ) -> Result<Box<dyn Policy + Send>, PolicyError> {
+        if let PolicyChoice::Oracle(cfg) = self {
+            let plan = oracle::plan(scenario, seed, steps, *cfg);
+            return Ok(Box::new(OraclePolicy::new(
+                &plan,
+                scenario.start_unix_s,
+                scenario.file.control_interval_s,
+            )));
+        }
+        let config = self.config_for(scenario)?.expect("not the oracle");
+        let r = scenario.file.replicas;
+        if let BaselineConfig::Static(StaticConfig { replicas: Some(n) }) = &config
+            && (*n < r.min || *n > r.max)
+        {
+            return Err(PolicyError::OutOfBounds {
+                policy: self.label(),
+                scenario: scenario.id().to_string(),
+                min: r.min,
+                max: r.max,
+                path: scenario.path.clone(),
+            });
+        }
+        let bounds = Bounds {
+            min: r.min,
+            max: r.max,
+        };
+        let built = config
+            .build(bounds, r.initial)
+            .map_err(|e| PolicyError::File {
+                path: match self {
+                    PolicyChoice::Named { path, .. } => path.clone(),
+                    _ => PathBuf::from(self.label()),
+                },
+                message: e.to_string(),
+            })?;
+        Ok(Box::new(built))
+    }
+}

@@ -1,0 +1,245 @@
+//! Fair tuning: grid-search a baseline's main knob on a training window, score the choice on a separate
+//! window.
+//!
+//! Objective: the least GPU cost subject to SLO attainment ≥ the scenario's target (pooled over the
+//! window's seeds: violations ÷ finished requests). When no grid value meets the target, the one with the
+//! highest attainment is kept and the entry says `feasible = false`.
+//!
+//! Windows: the training window starts at the episode start; the scoring window starts half an episode
+//! later on the same workload (`Overrides::window_offset_s`), with other seeds. Both are `steps` long.
+//! Static N is searched by bisection over every integer in the replica bounds (attainment rises with N),
+//! the other laws over [`default_grid`].
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rlscale_baselines::{BaselineConfig, StaticConfig};
+use rlscale_sim::Scenario;
+use serde::{Deserialize, Serialize};
+
+use crate::matrix::run_one;
+use crate::oracle::Bound;
+use crate::policies::{PolicyChoice, PolicyError};
+
+/// How one knob value did on one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowScore {
+    /// The knob value.
+    pub value: f64,
+    /// Mean GPU cost per episode, US dollars.
+    pub cost_usd: f64,
+    /// Pooled SLO attainment, percent.
+    pub slo_attainment_pct: f64,
+    /// Mean objective (cost + penalty × violations), US dollars.
+    pub objective_usd: f64,
+    /// Attainment ≥ the scenario's target.
+    pub feasible: bool,
+}
+
+/// Where a window lies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Seconds after the scenario's start.
+    pub offset_s: f64,
+    /// Control steps.
+    pub steps: u64,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+}
+
+/// The tuned setting of one scenario, as stored in `configs/baselines/<law>-tuned.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunedEntry {
+    /// The chosen knob value.
+    pub value: f64,
+    /// Whether it met the SLO target on the training window.
+    pub feasible: bool,
+    /// The training window.
+    pub train_window: Window,
+    /// The scoring window.
+    pub score_window: Window,
+    /// The chosen value on the training window.
+    pub train: WindowScore,
+    /// The chosen value on the scoring window (what tables should quote).
+    pub score: WindowScore,
+    /// Every value tried on the training window.
+    pub grid: Vec<WindowScore>,
+}
+
+/// The grid `rlscale tune` searches for each law's main knob.
+pub fn default_grid(law: &str) -> Vec<f64> {
+    match law {
+        // Pods AverageValue of vllm:num_requests_waiting per pod.
+        "hpa" => vec![0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0],
+        // Prometheus trigger threshold on sum(vllm:num_requests_waiting), AverageValue.
+        "keda" => vec![0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0],
+        // Target concurrency per pod (× 0.7 target utilization).
+        "kpa" => vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 85.0, 100.0],
+        // Target ongoing requests per replica.
+        "ray" => vec![2.0, 8.0, 16.0, 24.0, 32.0, 40.0, 48.0, 64.0],
+        // Target per-pod KV-cache usage.
+        "apa" => vec![0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+        // Headroom over the predicted rate.
+        "predictive" => vec![0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5],
+        _ => Vec::new(),
+    }
+}
+
+fn score(
+    scenario: &Arc<Scenario>,
+    base: &BaselineConfig,
+    value: f64,
+    seeds: &[u64],
+) -> Result<WindowScore, PolicyError> {
+    let choice = PolicyChoice::Baseline {
+        label: format!("{}={value}", base.law()),
+        config: base.with_knob(value),
+    };
+    let zero = Bound {
+        objective_usd: 0.0,
+        cost_usd: 0.0,
+        forced_violations: 0,
+        settled_requests: 0,
+        floor_applied: false,
+    };
+    let runs: Vec<_> = seeds
+        .par_iter()
+        .map(|&s| run_one(scenario, &choice, s, zero, false))
+        .collect::<Result<_, _>>()?;
+    let n = runs.len().max(1) as f64;
+    let finished: u64 = runs
+        .iter()
+        .map(|r| r.summary.completed + r.summary.dropped)
+        .sum();
+    let violations: u64 = runs.iter().map(|r| r.summary.slo_violations).sum();
+    let attainment = if finished == 0 {
+        100.0
+    } else {
+        100.0 * (1.0 - violations as f64 / finished as f64)
+    };
+    Ok(WindowScore {
+        value,
+        cost_usd: runs.iter().map(|r| r.summary.cost_usd).sum::<f64>() / n,
+        slo_attainment_pct: attainment,
+        objective_usd: runs.iter().map(|r| r.objective_usd).sum::<f64>() / n,
+        feasible: attainment >= 100.0 * scenario.slo.target,
+    })
+}
+
+/// The best of `tried`: the cheapest feasible, else the highest attainment (then the cheapest).
+fn choose(tried: &[WindowScore]) -> Option<&WindowScore> {
+    let feasible = tried.iter().filter(|w| w.feasible).min_by(|a, b| {
+        a.cost_usd
+            .total_cmp(&b.cost_usd)
+            .then(a.objective_usd.total_cmp(&b.objective_usd))
+    });
+    feasible.or_else(|| {
+        tried.iter().max_by(|a, b| {
+            a.slo_attainment_pct
+                .total_cmp(&b.slo_attainment_pct)
+                .then(b.cost_usd.total_cmp(&a.cost_usd))
+        })
+    })
+}
+
+/// Tune `base`'s main knob: search on `train` (a scenario built for the training window), score the
+/// choice on `test` (the scoring window). `on_point` is called after each value tried.
+pub fn tune(
+    base: &BaselineConfig,
+    train: (&Arc<Scenario>, &Window),
+    test: (&Arc<Scenario>, &Window),
+    grid: &[f64],
+    on_point: impl Fn(&WindowScore) + Sync,
+) -> Result<TunedEntry, PolicyError> {
+    let (train_sc, train_w) = train;
+    let (test_sc, test_w) = test;
+    let mut tried: Vec<WindowScore> = Vec::new();
+    if let BaselineConfig::Static(_) = base {
+        // Bisection for the smallest feasible N.
+        let r = train_sc.file.replicas;
+        let (mut lo, mut hi) = (r.min, r.max);
+        let base = BaselineConfig::Static(StaticConfig::default());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let w = score(train_sc, &base, f64::from(mid), &train_w.seeds)?;
+            on_point(&w);
+            if w.feasible {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+            tried.push(w);
+        }
+        if !tried.iter().any(|w| w.value == f64::from(lo)) {
+            let w = score(train_sc, &base, f64::from(lo), &train_w.seeds)?;
+            on_point(&w);
+            tried.push(w);
+        }
+    } else {
+        let results: Vec<WindowScore> = grid
+            .par_iter()
+            .map(|&v| {
+                let w = score(train_sc, base, v, &train_w.seeds)?;
+                on_point(&w);
+                Ok(w)
+            })
+            .collect::<Result<_, PolicyError>>()?;
+        tried = results;
+    }
+    tried.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let best = choose(&tried).cloned().ok_or_else(|| PolicyError::File {
+        path: train_sc.path.clone(),
+        message: "the tuning grid is empty".into(),
+    })?;
+    let scored = score(test_sc, base, best.value, &test_w.seeds)?;
+    Ok(TunedEntry {
+        value: best.value,
+        feasible: best.feasible,
+        train_window: train_w.clone(),
+        score_window: test_w.clone(),
+        train: best,
+        score: scored,
+        grid: tried,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(value: f64, cost: f64, att: f64) -> WindowScore {
+        WindowScore {
+            value,
+            cost_usd: cost,
+            slo_attainment_pct: att,
+            objective_usd: cost,
+            feasible: att >= 99.0,
+        }
+    }
+
+    #[test]
+    fn picks_the_cheapest_feasible_else_the_best_attainment() {
+        let tried = [w(1.0, 10.0, 99.5), w(2.0, 8.0, 99.1), w(3.0, 6.0, 97.0)];
+        assert_eq!(choose(&tried).unwrap().value, 2.0);
+        let none = [w(1.0, 10.0, 98.5), w(2.0, 8.0, 98.5), w(3.0, 6.0, 97.0)];
+        assert_eq!(choose(&none).unwrap().value, 2.0);
+        assert!(choose(&[]).is_none());
+    }
+
+    #[test]
+    fn every_law_but_static_has_a_grid_that_validates() {
+        for law in BaselineConfig::LAWS {
+            let grid = default_grid(law);
+            let base = BaselineConfig::default_for(law).unwrap();
+            if law == "static" {
+                assert!(grid.is_empty());
+                continue;
+            }
+            assert!(grid.len() >= 6, "{law}");
+            for v in grid {
+                base.with_knob(v).validate().unwrap();
+            }
+        }
+    }
+}
