@@ -57,7 +57,12 @@ mod tests {
     #[test]
     fn holds_the_clamped_count() {
         let b = Bounds { min: 2, max: 10 };
-        for (cfg, initial, want) in [(None, 4, 4), (Some(7), 4, 7), (Some(50), 4, 10), (Some(0), 4, 2)] {
+        for (cfg, initial, want) in [
+            (None, 4, 4),
+            (Some(7), 4, 7),
+            (Some(50), 4, 10),
+            (Some(0), 4, 2),
+        ] {
             let mut p = Static::new(StaticConfig { replicas: cfg }, b, initial);
             for t in [0.0, 15.0, 1e6] {
                 let d = p.decide(&snap(t, 30, 5), SimTime(t));

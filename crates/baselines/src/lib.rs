@@ -80,7 +80,11 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// A new error.
-    pub fn new(field: impl Into<String>, value: impl fmt::Display, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        value: impl fmt::Display,
+        message: impl Into<String>,
+    ) -> Self {
         ConfigError {
             field: field.into(),
             value: value.to_string(),
@@ -248,7 +252,8 @@ impl BaselineConfig {
     }
 
     /// Every law name [`Self::default_for`] knows.
-    pub const LAWS: [&'static str; 7] = ["hpa", "keda", "kpa", "ray", "apa", "static", "predictive"];
+    pub const LAWS: [&'static str; 7] =
+        ["hpa", "keda", "kpa", "ray", "apa", "static", "predictive"];
 
     /// Check every field; the error names the field and the value.
     pub fn validate(&self) -> Result<(), ConfigError> {

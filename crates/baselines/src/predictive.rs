@@ -209,7 +209,11 @@ mod tests {
         // Day 1: 3 req/s all day except 30 req/s from 12:00 for an hour.
         let mut t = 0.0;
         while t < 86_400.0 {
-            let r = if (43_200.0..46_800.0).contains(&t) { 30.0 } else { 3.0 };
+            let r = if (43_200.0..46_800.0).contains(&t) {
+                30.0
+            } else {
+                3.0
+            };
             p.decide(&at(t, r), SimTime(t));
             t += 15.0;
         }
