@@ -144,7 +144,7 @@ fn a_window_offset_moves_the_episode_along_the_workload() {
         let d = env.demand(3, 240);
         (start, d.requests.len() as f64 / 3600.0)
     };
-    let (t0, r0) = window(0.0);
+    let (t0, _) = window(0.0);
     let (t18, r18) = window(18.0);
     let (t6, r6) = window(6.0);
     assert_eq!(t18 - t0, 18.0 * 3600.0);

@@ -13,10 +13,6 @@ use rlscale_sim::Scenario;
 
 use crate::BadInput;
 
-/// Help text shared by the subcommands that take policy names.
-pub const POLICY_HELP: &str = "hpa, keda, kpa, ray, apa, static, predictive (the peers' defaults), \
-static:N, oracle (the hindsight schedule), or NAME for configs/baselines/NAME.toml (e.g. hpa-tuned)";
-
 /// The named-baseline folder: `--configs`, else `./configs/baselines`, else the one beside the source.
 pub fn configs_dir(flag: &Option<PathBuf>) -> PathBuf {
     if let Some(d) = flag {

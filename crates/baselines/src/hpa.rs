@@ -146,8 +146,9 @@ pub struct Behavior {
 #[serde(default, deny_unknown_fields)]
 pub struct HpaConfig {
     /// `spec.metrics`; the HPA scales on the max proposal (§1.3). Default: the Pods metric
-    /// `vllm:num_requests_waiting` at an AverageValue of 10 per pod, as GKE's guide for LLM serving sets
-    /// up.
+    /// `vllm:num_requests_running` (the batch size, which GKE's guide for LLM serving recommends for
+    /// latency-sensitive services) at an AverageValue of 32 per pod, half of a vLLM batch of 64. The
+    /// queue-size variant of the same guide is the `keda` default.
     pub metrics: Vec<HpaMetric>,
     /// `spec.behavior`; `None` takes the legacy path (§1.4), what an HPA without a behavior block and
     /// most KEDA-generated HPAs get.
@@ -165,8 +166,8 @@ impl Default for HpaConfig {
         HpaConfig {
             metrics: vec![HpaMetric {
                 kind: MetricKind::PodsAverageValue,
-                signal: Signal::QueueDepth,
-                target: 10.0,
+                signal: Signal::Running,
+                target: 32.0,
             }],
             behavior: None,
             tolerance: 0.1,
@@ -904,9 +905,14 @@ mod tests {
         }
     }
 
-    /// The default HPA: Pods metric, queue depth at an AverageValue of 10.
+    /// An HPA on the Pods metric queue depth at an AverageValue of 10 (the tests' workhorse).
     fn queue_hpa(behavior: Option<Behavior>) -> HpaConfig {
         HpaConfig {
+            metrics: vec![metric(
+                MetricKind::PodsAverageValue,
+                Signal::QueueDepth,
+                10.0,
+            )],
             behavior,
             ..HpaConfig::default()
         }

@@ -111,6 +111,20 @@ pub(crate) fn non_negative(field: &str, v: f64) -> Result<(), ConfigError> {
     }
 }
 
+/// The mean of the samples `(time, value)` whose time lies in `(now − window, now]`; `None` if there is
+/// none. The window averages of KPA, Ray Serve and AIBrix, over the samples a law was given.
+pub(crate) fn window_mean(
+    samples: &std::collections::VecDeque<(f64, f64)>,
+    now: f64,
+    window: f64,
+) -> Option<f64> {
+    let (sum, n) = samples
+        .iter()
+        .filter(|&&(t, _)| t > now - window && t <= now)
+        .fold((0.0, 0u32), |(s, n), &(_, v)| (s + v, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
+}
+
 /// A quantity a law scales on, and the Prometheus series a real deployment reads it from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

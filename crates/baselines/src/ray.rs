@@ -38,7 +38,7 @@ use std::collections::VecDeque;
 use rlscale_core::{Decision, MetricsSnapshot, Policy, SimTime};
 use serde::{Deserialize, Serialize};
 
-use crate::{Bounds, ConfigError, Signal, decision, non_negative, positive};
+use crate::{Bounds, ConfigError, Signal, decision, non_negative, positive, window_mean};
 
 /// Slack on the period check: Unix times near 1.7e9 s carry ~0.2 µs of float resolution, so a call
 /// exactly one period later may compute a hair less than the period.
@@ -201,15 +201,6 @@ impl Ray {
         }
         tgt
     }
-}
-
-/// The mean of the samples whose time lies in `(now − window, now]`; `None` if there is none.
-fn window_mean(samples: &VecDeque<(f64, f64)>, now: f64, window: f64) -> Option<f64> {
-    let (sum, n) = samples
-        .iter()
-        .filter(|&&(t, _)| t > now - window && t <= now)
-        .fold((0.0, 0u32), |(s, n), &(_, v)| (s + v, n + 1));
-    (n > 0).then(|| sum / f64::from(n))
 }
 
 impl Policy for Ray {

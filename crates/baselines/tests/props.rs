@@ -117,3 +117,95 @@ proptest! {
         prop_assert_eq!(first, run(&mut p));
     }
 }
+
+/// Run `cfg` over `seq` at a fixed 15 s spacing (every law syncs on every call), returning the
+/// decisions and the snapshots' ready counts.
+fn run_every_15s(cfg: &BaselineConfig, bounds: Bounds, seq: &[Obs]) -> Vec<(u32, u32)> {
+    let mut p = cfg.build(bounds, bounds.min).unwrap();
+    let mut t = 1.7e9;
+    seq.iter()
+        .map(|o| {
+            t += 15.0;
+            (p.decide(&snapshot(t, o), SimTime(t)).replicas, o.ready)
+        })
+        .collect()
+}
+
+fn bounds() -> impl Strategy<Value = Bounds> {
+    (1u32..4, 0u32..80).prop_map(|(min, span)| Bounds {
+        min,
+        max: min + span,
+    })
+}
+
+proptest! {
+    /// HPA without `behavior` (and the HPA KEDA generates): one sync never goes beyond
+    /// `max(2 · cur, 4)` (§1.4 legacy cap).
+    #[test]
+    fn legacy_hpa_and_keda_scale_up_at_most_max_2cur_4(
+        law in prop_oneof![Just("hpa"), Just("keda")],
+        knob in 0.5..100.0f64,
+        b in bounds(),
+        seq in prop::collection::vec(obs(), 2..60),
+    ) {
+        let cfg = BaselineConfig::default_for(law).unwrap().with_knob(knob);
+        let d = run_every_15s(&cfg, b, &seq);
+        for w in d.windows(2) {
+            let (prev, next) = (w[0].0, w[1].0);
+            prop_assert!(next <= (2 * prev).max(4).max(b.min), "{law}: {prev} -> {next}");
+        }
+    }
+
+    /// HPA with the default `behavior`: one 15 s period adds at most max(4 pods, 100 %) (§1.4).
+    #[test]
+    fn behavior_hpa_scale_up_at_most_4_pods_or_double_per_15s(
+        knob in 0.5..100.0f64,
+        b in bounds(),
+        seq in prop::collection::vec(obs(), 2..60),
+    ) {
+        let BaselineConfig::Hpa(mut c) = BaselineConfig::default_for("hpa").unwrap().with_knob(knob) else {
+            unreachable!()
+        };
+        c.behavior = Some(Default::default());
+        let cfg = BaselineConfig::Hpa(c);
+        let d = run_every_15s(&cfg, b, &seq);
+        for w in d.windows(2) {
+            let (prev, next) = (w[0].0, w[1].0);
+            prop_assert!(next <= (prev + 4).max(2 * prev).max(b.min), "{prev} -> {next}");
+        }
+    }
+
+    /// AIBrix APA: one step at most doubles (`max-scale-up-rate` 2, §5.2).
+    #[test]
+    fn apa_scale_up_at_most_doubles(
+        knob in 0.05..1.0f64,
+        b in bounds(),
+        seq in prop::collection::vec(obs(), 2..60),
+    ) {
+        let cfg = BaselineConfig::default_for("apa").unwrap().with_knob(knob);
+        let d = run_every_15s(&cfg, b, &seq);
+        for w in d.windows(2) {
+            let (prev, next) = (w[0].0, w[1].0);
+            prop_assert!(next <= (2 * prev).max(b.min), "{prev} -> {next}");
+        }
+    }
+
+    /// Knative KPA: a scale-down never goes below half the ready pods (`max-scale-down-rate` 2, §3.3),
+    /// within the bounds.
+    #[test]
+    fn kpa_scale_down_at_most_halves_the_ready_pods(
+        knob in 1.0..200.0f64,
+        b in bounds(),
+        seq in prop::collection::vec(obs(), 2..60),
+    ) {
+        let cfg = BaselineConfig::default_for("kpa").unwrap().with_knob(knob);
+        let d = run_every_15s(&cfg, b, &seq);
+        for w in d.windows(2) {
+            let (prev, (next, ready)) = (w[0].0, w[1]);
+            if next < prev {
+                let floor = (ready.max(1) / 2).max(b.min).min(b.max);
+                prop_assert!(next >= floor, "{prev} -> {next} with {ready} ready");
+            }
+        }
+    }
+}

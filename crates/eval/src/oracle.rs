@@ -33,9 +33,9 @@
 //! 1. **Per-replica operating point** from the processor-sharing model of a replica: at `n` requests in
 //!    flight each gets `speed[n]` work units/s, so a request's TTFT is at least `p / speed[n]`. From the
 //!    episode's own requests, `f(n)` = the share whose `p / speed[n]` exceeds the SLO. The operating
-//!    point `n*` is the largest `n` with `f(n) ≤ margin · (1 − target)`; one replica then serves
-//!    `throughput(n*)` work units/s (Little's law in the PS model: `n* = throughput(n*) · E[w] /
-//!    (throughput(n*) / n*)`).
+//!    point `n*` is the largest `n ≤ max_slot_share × max_concurrency` with `f(n) ≤ margin · (1 −
+//!    target)`; one replica then serves `throughput(n*)` work units/s. The slot cap keeps the central
+//!    queue, which forms only when every slot is busy, rare within an interval.
 //! 2. **Need per interval**: `c_k = ceil(work arriving in interval k / Δ / throughput(n*))`, within the
 //!    replica bounds. These are the actual arrivals (hindsight), not a forecast.
 //! 3. **One cold start ahead**: replicas take `lead = lead_factor × mean cold start` to become ready, so
@@ -64,17 +64,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OracleConfig {
     /// Share of the SLO's violation budget `(1 − target)` the operating point may spend on requests
-    /// that are slow even without queueing (0.5).
+    /// that are slow even without queueing (0.8).
     pub margin: f64,
     /// Start replicas this many mean cold starts ahead (1.25: the cold start is random).
     pub lead_factor: f64,
+    /// The operating point uses at most this share of a replica's batch slots (0.85), so that the
+    /// central queue (which forms only when every slot is busy) stays rare within an interval.
+    pub max_slot_share: f64,
 }
 
 impl Default for OracleConfig {
     fn default() -> Self {
         OracleConfig {
-            margin: 0.5,
+            margin: 0.8,
             lead_factor: 1.25,
+            max_slot_share: 0.85,
         }
     }
 }
@@ -188,7 +192,8 @@ pub fn plan_from(scenario: &Scenario, speed: &[f64], demand: &Demand, cfg: Oracl
             (xs.len() - fast) as f64 / xs.len() as f64
         }
     };
-    let n_star = (1..=n_max)
+    let slot_cap = ((cfg.max_slot_share * n_max as f64).floor() as usize).clamp(1, n_max);
+    let n_star = (1..=slot_cap)
         .rev()
         .find(|&n| share_slow(n) <= budget)
         .unwrap_or(1);

@@ -70,8 +70,8 @@ pub struct TunedEntry {
 /// The grid `rlscale tune` searches for each law's main knob.
 pub fn default_grid(law: &str) -> Vec<f64> {
     match law {
-        // Pods AverageValue of vllm:num_requests_waiting per pod.
-        "hpa" => vec![0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0],
+        // Pods AverageValue of vllm:num_requests_running (batch size) per pod.
+        "hpa" => vec![8.0, 16.0, 24.0, 32.0, 40.0, 48.0, 64.0, 96.0, 128.0],
         // Prometheus trigger threshold on sum(vllm:num_requests_waiting), AverageValue.
         "keda" => vec![0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0],
         // Target concurrency per pod (× 0.7 target utilization).

@@ -424,7 +424,10 @@ impl SimEnv {
             work: vec![0.0; n],
             requests: Vec::new(),
         };
-        while n > 0 {
+        if n == 0 {
+            return d;
+        }
+        loop {
             let t = arrivals.next_arrival(&mut rng_arrivals);
             if t >= horizon {
                 break;
