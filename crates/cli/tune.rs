@@ -185,7 +185,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             })
             .map_err(|e| BadInput(e.to_string()))?;
         pb.inc(1);
-        pb.println(format!(
+        let line = format!(
             "{:<34} {} = {:<6} train: ${:.2} at {:.2} % SLO{}   score: ${:.2} at {:.2} % SLO",
             sc.id(),
             base.knob().name,
@@ -199,7 +199,12 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             },
             entry.score.cost_usd,
             entry.score.slo_attainment_pct,
-        ));
+        );
+        if pb.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            pb.println(line);
+        }
         file.scenarios.insert(sc.id().to_string(), entry);
         // Save after every scenario: an interrupted run keeps what it finished.
         save(&path, &file)?;
