@@ -534,3 +534,45 @@ fn evaluate_and_tune_refuse_bad_input() {
         &["--grid value -1", "kpa.target"],
     );
 }
+
+#[test]
+fn evaluate_takes_a_user_trace_for_unshipped_scenarios_only() {
+    let trace = stand_in_trace();
+    let t = trace.display().to_string();
+    let dir = tempdir("evaluate-trace");
+    let o = dir.display().to_string();
+    let run = rlscale(&[
+        "evaluate",
+        "--policies",
+        "static,oracle",
+        "--scenarios",
+        "nasa-*,steady-8b-l4-v1",
+        "--trace",
+        &t,
+        "--seeds",
+        "1",
+        "--steps",
+        "60",
+        "--no-plots",
+        "--out",
+        &o,
+    ]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stderr}");
+    for sc in [
+        "nasa-http-8b-l4-v1",
+        "nasa-http-70b-h100x2-v1",
+        "steady-8b-l4-v1",
+    ] {
+        assert!(stdout.contains(&format!("| {sc} | oracle |")), "{stdout}");
+    }
+    // Without the trace, the glob skips them and says why; nothing else is left to run.
+    let out = rlscale(&["evaluate", "--policies", "static", "--scenarios", "nasa-*"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("skipped nasa-http-8b-l4-v1") && stderr.contains("--trace"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("selects no runnable scenario"), "{stderr}");
+}

@@ -55,6 +55,11 @@ pub struct Args {
     #[arg(long)]
     pub no_plots: bool,
 
+    /// A trace CSV (`t_s,rps[,...]`) for the scenarios whose trace cannot be shipped (nasa-http-*,
+    /// alibaba-lora-*); other scenarios keep their own.
+    #[arg(long, value_name = "PATH")]
+    pub trace: Option<PathBuf>,
+
     /// Worker threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -98,7 +103,8 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         max_episode_steps: args.steps,
         ..Overrides::default()
     };
-    let (scenarios, skipped) = select::scenarios(envs, &args.scenarios, &overrides)?;
+    let (scenarios, skipped) =
+        select::scenarios(envs, &args.scenarios, &overrides, args.trace.as_deref())?;
     for s in &skipped {
         eprintln!("skipped {}: {}", s.id, s.reason);
     }

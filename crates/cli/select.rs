@@ -41,13 +41,25 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Resolve a comma-separated list of ids, paths and globs against `envs`. A glob skips scenarios
-/// whose trace the user must supply (and says so); an id named exactly must load.
+/// Resolve a comma-separated list of ids, paths and globs against `envs`. Scenarios whose trace the
+/// user must supply get `user_trace` (and only they do); without it, a glob skips them (and says so),
+/// and an id named exactly is an error naming where to get the data.
 pub fn scenarios(
     envs: &Path,
     list: &str,
     overrides: &Overrides,
+    user_trace: Option<&Path>,
 ) -> Result<(Vec<Arc<Scenario>>, Vec<Skipped>)> {
+    let with_trace = Overrides {
+        trace: user_trace.map(Path::to_path_buf),
+        ..overrides.clone()
+    };
+    let resolve = |id: &str| match Scenario::resolve(envs, id, overrides) {
+        Err(rlscale_sim::Error::TraceNotSupplied { .. }) if user_trace.is_some() => {
+            Scenario::resolve(envs, id, &with_trace)
+        }
+        r => r,
+    };
     let ids: Vec<String> = list_scenario_files(envs)?
         .iter()
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -65,7 +77,7 @@ pub fn scenarios(
                 .into());
             }
             for id in matched {
-                match Scenario::resolve(envs, id, overrides) {
+                match resolve(id) {
                     Ok(s) => push_unique(&mut out, s),
                     Err(e @ rlscale_sim::Error::TraceNotSupplied { .. }) => skipped.push(Skipped {
                         id: id.clone(),
@@ -75,11 +87,19 @@ pub fn scenarios(
                 }
             }
         } else {
-            push_unique(&mut out, Scenario::resolve(envs, item, overrides)?);
+            push_unique(&mut out, resolve(item)?);
         }
     }
     if out.is_empty() {
-        return Err(BadInput(format!("--scenarios `{list}` selects no runnable scenario")).into());
+        let why: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("skipped {}: {}", s.id, s.reason))
+            .collect();
+        return Err(BadInput(format!(
+            "--scenarios `{list}` selects no runnable scenario\n{}",
+            why.join("\n")
+        ))
+        .into());
     }
     Ok((out, skipped))
 }

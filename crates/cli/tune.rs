@@ -49,6 +49,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub configs: Option<PathBuf>,
 
+    /// A trace CSV (`t_s,rps[,...]`) for the scenarios whose trace cannot be shipped (nasa-http-*,
+    /// alibaba-lora-*); other scenarios keep their own.
+    #[arg(long, value_name = "PATH")]
+    pub trace: Option<PathBuf>,
+
     /// Worker threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -126,7 +131,12 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     };
     file.knob = Some(base.knob().name.to_string());
 
-    let (scenarios, skipped) = select::scenarios(envs, &args.scenario, &Overrides::default())?;
+    let (scenarios, skipped) = select::scenarios(
+        envs,
+        &args.scenario,
+        &Overrides::default(),
+        args.trace.as_deref(),
+    )?;
     for s in &skipped {
         eprintln!("skipped {}: {}", s.id, s.reason);
     }
@@ -157,6 +167,15 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             let o = Overrides {
                 max_episode_steps: Some(steps),
                 window_offset_s: Some(offset),
+                trace: match (&sc.arrivals, &args.trace) {
+                    // The user's trace stood in for an unshipped one: keep it.
+                    (rlscale_sim::config::Arrivals::Trace { trace, .. }, Some(t))
+                        if trace.path == *t =>
+                    {
+                        Some(t.clone())
+                    }
+                    _ => None,
+                },
                 ..Overrides::default()
             };
             Ok(std::sync::Arc::new(Scenario::load(&sc.path, &o)?))
