@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub grid: Option<String>,
 
-    /// Window length in control steps [default: half the episode, at most 5760 (one day at 15 s)].
+    /// Window length in control steps [default: half the episode, at most 23040 (four days at 15 s)].
     #[arg(long, value_name = "N")]
     pub steps: Option<u64>,
 
@@ -161,7 +161,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     for sc in &scenarios {
         let episode = sc.file.max_episode_steps;
         let half = (episode / 2).max(1);
-        let steps = args.steps.unwrap_or(5760).min(half);
+        let steps = args.steps.unwrap_or(23_040).min(half);
         let dt = sc.file.control_interval_s;
         let load = |offset: f64| -> Result<std::sync::Arc<Scenario>> {
             let o = Overrides {

@@ -311,7 +311,7 @@ mod tests {
     fn lead_takes_the_max_ahead() {
         assert_eq!(
             window_max_ahead(&[1, 1, 1, 5, 1, 1, 2], 2),
-            vec![5, 5, 5, 5, 2, 2, 2]
+            vec![1, 5, 5, 5, 2, 2, 2]
         );
         assert_eq!(window_max_ahead(&[3, 1], 0), vec![3, 1]);
     }

@@ -5,8 +5,10 @@
 //! window's seeds: violations ÷ finished requests). When no grid value meets the target, the one with the
 //! highest attainment is kept and the entry says `feasible = false`.
 //!
-//! Windows: the training window starts at the episode start; the scoring window starts half an episode
-//! later on the same workload (`Overrides::window_offset_s`), with other seeds. Both are `steps` long.
+//! Windows: the training window is the first half of the episode; the scoring window is the second half,
+//! on the same workload (`Overrides::window_offset_s`), with other seeds. Both are `steps` long (the
+//! command line caps them at four days). A law tuned on Monday to Thursday noon of a diurnal week is
+//! scored on Thursday noon to Sunday: what a team tuning on last week's data would see this week.
 //! Static N is searched by bisection over every integer in the replica bounds (attainment rises with N),
 //! the other laws over [`default_grid`].
 
@@ -81,7 +83,7 @@ pub fn default_grid(law: &str) -> Vec<f64> {
         // Target per-pod KV-cache usage.
         "apa" => vec![0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
         // Headroom over the predicted rate.
-        "predictive" => vec![0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5],
+        "predictive" => vec![0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0],
         _ => Vec::new(),
     }
 }
