@@ -209,6 +209,28 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         &["simulate", "--scenario", "steady-8b-l4-v1", "--steps", "0"],
         &["--steps"],
     );
+    assert_bad_input(
+        &[
+            "evaluate",
+            "--scenarios",
+            "steady-8b-l4-v1",
+            "--seed-base",
+            "18446744073709551615",
+            "--seeds",
+            "2",
+        ],
+        &["--seed-base 18446744073709551615", "--seeds 2"],
+    );
+    assert_bad_input(
+        &[
+            "evaluate",
+            "--scenarios",
+            "steady-8b-l4-v1",
+            "--policies",
+            "hpa,hpa",
+        ],
+        &["`hpa` is listed twice"],
+    );
 
     let dir = tempdir("bad-input");
     std::fs::create_dir_all(dir.join("profiles")).unwrap();
@@ -408,14 +430,67 @@ fn tune_writes_a_named_baseline_that_evaluate_uses() {
         .iter()
         .filter(|g| g["feasible"].as_bool().unwrap())
         .collect();
-    if let Some(best) = feasible.iter().min_by(|a, b| {
-        a["cost_usd"]
-            .as_float()
+    let key = if feasible.is_empty() {
+        "slo_attainment_pct"
+    } else {
+        "cost_usd"
+    };
+    let pool: Vec<&toml::Value> = if feasible.is_empty() {
+        grid.iter().collect()
+    } else {
+        feasible
+    };
+    let f = |g: &&toml::Value| g[key].as_float().unwrap();
+    // The cheapest feasible value, else the one with the best attainment.
+    let best = if key == "cost_usd" {
+        pool.iter().min_by(|a, b| f(a).total_cmp(&f(b)))
+    } else {
+        pool.iter().max_by(|a, b| f(a).total_cmp(&f(b)))
+    };
+    assert_eq!(
+        best.unwrap()["value"].as_float(),
+        Some(value),
+        "{toml_text}"
+    );
+    assert_eq!(
+        entry["feasible"].as_bool(),
+        Some(key == "cost_usd"),
+        "{toml_text}"
+    );
+
+    // Tuning again starts from the file's own base, edited by hand: a slow stable window changes
+    // every grid point's cost, and the edit is kept.
+    let edited = toml_text.replace("stable_window_s = 60.0", "stable_window_s = 600.0");
+    assert_ne!(edited, toml_text);
+    std::fs::write(configs.join("kpa-tuned.toml"), &edited).unwrap();
+    let rerun = rlscale(&[
+        "tune",
+        "--baseline",
+        "kpa",
+        "--scenario",
+        "steady-8b-l4-v1",
+        "--steps",
+        "160",
+        "--grid",
+        "10,40,100",
+        "--score-seeds",
+        "201",
+        "--configs",
+        &c,
+    ]);
+    assert!(rerun.status.success(), "{}", text(&rerun).1);
+    let text2 = std::fs::read_to_string(configs.join("kpa-tuned.toml")).unwrap();
+    let file2: toml::Value = toml::from_str(&text2).unwrap();
+    assert_eq!(file2["base"]["stable_window_s"].as_float(), Some(600.0));
+    let costs = |v: &toml::Value| -> Vec<f64> {
+        v["scenarios"]["steady-8b-l4-v1"]["grid"]
+            .as_array()
             .unwrap()
-            .total_cmp(&b["cost_usd"].as_float().unwrap())
-    }) {
-        assert_eq!(best["value"].as_float(), Some(value));
-    }
+            .iter()
+            .map(|g| g["cost_usd"].as_float().unwrap())
+            .collect()
+    };
+    assert_ne!(costs(&file), costs(&file2), "tuned with the edited base");
 
     let out = dir.join("out").display().to_string();
     let ev = rlscale(&[

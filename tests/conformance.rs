@@ -101,7 +101,13 @@ fn demand_regenerates_the_episodes_arrivals_exactly() {
             },
         );
         let mut env = SimEnv::new(sc.clone());
-        let demand = env.demand(5, 200);
+        let mut requests = Vec::new();
+        let demand = env.demand_each(5, 200, |r| requests.push(*r));
+        assert_eq!(
+            env.demand(5, 200),
+            demand,
+            "{id}: demand and demand_each agree"
+        );
         env.reset(Some(5));
         let mut seen = Vec::new();
         loop {
@@ -112,15 +118,15 @@ fn demand_regenerates_the_episodes_arrivals_exactly() {
             }
         }
         assert_eq!(seen, demand.arrivals, "{id}");
-        assert_eq!(demand.requests.len() as u64, env.totals().unwrap().arrivals);
+        assert_eq!(requests.len() as u64, env.totals().unwrap().arrivals);
         let total: f64 = demand.work.iter().sum();
-        let per_request: f64 = demand.requests.iter().map(|r| r.work).sum();
+        let per_request: f64 = requests.iter().map(|r| r.work).sum();
         assert!((total - per_request).abs() < 1e-6 * total.max(1.0), "{id}");
+        assert!(requests.iter().all(|r| r.prefill <= r.work && r.work > 0.0));
         assert!(
-            demand
-                .requests
-                .iter()
-                .all(|r| r.prefill <= r.work && r.work > 0.0)
+            requests
+                .windows(2)
+                .all(|w| w[0].arrival_s <= w[1].arrival_s)
         );
     }
 }
@@ -142,7 +148,8 @@ fn a_window_offset_moves_the_episode_along_the_workload() {
         env.reset(Some(3));
         let start = env.now().unwrap().unix_s();
         let d = env.demand(3, 240);
-        (start, d.requests.len() as f64 / 3600.0)
+        let n: u64 = d.arrivals.iter().map(|&a| u64::from(a)).sum();
+        (start, n as f64 / 3600.0)
     };
     let (t0, _) = window(0.0);
     let (t18, r18) = window(18.0);
@@ -155,4 +162,25 @@ fn a_window_offset_moves_the_episode_along_the_workload() {
         "18:00 {r18:.1} req/s, 06:00 {r6:.1} req/s"
     );
     assert!(r18 > 2.5 * r6);
+
+    // The stockout (11:30-12:30 on the workload's timeline) moves with the window, cut at its start.
+    let stockouts = |offset_s: f64| {
+        load(
+            "ramp-step-8b-l4-v1",
+            Overrides {
+                window_offset_s: Some(offset_s),
+                ..Overrides::default()
+            },
+        )
+        .file
+        .cluster
+        .stockouts
+        .iter()
+        .map(|p| (p.start_s, p.end_s))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(stockouts(0.0), [(41_400.0, 45_000.0)]);
+    assert_eq!(stockouts(40_000.0), [(1_400.0, 5_000.0)]);
+    assert_eq!(stockouts(43_200.0), [(0.0, 1_800.0)]);
+    assert!(stockouts(45_000.0).is_empty());
 }

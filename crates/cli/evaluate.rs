@@ -97,6 +97,15 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     if args.steps == Some(0) {
         return Err(BadInput("--steps must be at least 1".into()).into());
     }
+    if args.seed_base.checked_add(args.seeds - 1).is_none() {
+        return Err(BadInput(format!(
+            "--seed-base {} with --seeds {}: the last seed would pass {}",
+            args.seed_base,
+            args.seeds,
+            u64::MAX
+        ))
+        .into());
+    }
     let configs = policy_spec::configs_dir(&args.configs);
     let policies = policy_spec::parse_list(&args.policies, &configs)?;
     let overrides = Overrides {

@@ -71,7 +71,26 @@ mod tests {
             e.contains("unknown policy `hpa2`") && e.contains("hpa2.toml"),
             "{e}"
         );
+        let e = parse_list("hpa,kpa, hpa", dir).unwrap_err().0;
+        assert!(e.contains("`hpa` is listed twice"), "{e}");
         let e = parse_list(" , ", dir).unwrap_err().0;
         assert!(e.contains("names no policy"), "{e}");
+    }
+
+    #[test]
+    fn a_named_baseline_is_labelled_by_the_name_asked_for() {
+        // A copy of hpa-tuned.toml under another name keeps `name = "hpa-tuned"` inside: the rows
+        // must still say which file they came from.
+        let dir = tempfile::tempdir().unwrap();
+        let shipped =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/baselines/hpa-tuned.toml");
+        std::fs::copy(shipped, dir.path().join("hpa-mine.toml")).unwrap();
+        let p = parse("hpa-mine", dir.path()).unwrap();
+        assert_eq!(p.label(), "hpa-mine");
+        let v = parse_list("hpa-mine,hpa", dir.path()).unwrap();
+        assert_eq!(
+            v.iter().map(|p| p.label()).collect::<Vec<_>>(),
+            ["hpa-mine", "hpa"]
+        );
     }
 }

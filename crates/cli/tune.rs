@@ -82,11 +82,6 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         Some(g) => parse_list("--grid", g)?,
         None => default_grid(&args.baseline),
     };
-    for v in &grid {
-        base.with_knob(*v)
-            .validate()
-            .map_err(|e| BadInput(format!("--grid value {v}: {e}")))?;
-    }
     let train_seeds: Vec<u64> = parse_list("--train-seeds", &args.train_seeds)?;
     let score_seeds: Vec<u64> = parse_list("--score-seeds", &args.score_seeds)?;
     if args.steps == Some(0) {
@@ -129,6 +124,16 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             scenarios: Default::default(),
         }
     };
+    // Tune around the file's own base (a user may have edited it), not the peers' defaults.
+    let base = file.base.clone();
+    for v in &grid {
+        base.with_knob(*v).validate().map_err(|e| {
+            BadInput(format!(
+                "--grid value {v} with the base in {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     file.knob = Some(base.knob().name.to_string());
 
     let (scenarios, skipped) = select::scenarios(

@@ -33,10 +33,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Bounds, ConfigError, Signal, decision, non_negative, positive, window_mean};
 
-/// Slack on the period check: Unix times near 1.7e9 s carry ~0.2 µs of float resolution, so a call
-/// exactly one period later may compute a hair less than the period.
-const PERIOD_TOLERANCE_S: f64 = 1e-6;
-
 /// A PodAutoscaler with `scalingStrategy: APA` and its annotations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -181,7 +177,7 @@ impl Policy for Apa {
             return decision(cur, self.bounds.clamp(cur));
         }
         if let Some(t) = self.last_tick
-            && now - t < self.cfg.resync_s - PERIOD_TOLERANCE_S
+            && now - t < self.cfg.resync_s - crate::PERIOD_SLACK_S
         {
             return decision(cur, self.bounds.clamp(cur));
         }

@@ -204,11 +204,26 @@ impl HpaConfig {
                 if let Some(t) = r.tolerance {
                     non_negative(&format!("hpa.behavior.{dir}.tolerance"), t)?;
                 }
+                if r.policies.as_ref().is_some_and(|p| p.is_empty()) {
+                    // The API server: "must specify at least one Policy".
+                    return Err(ConfigError::new(
+                        format!("hpa.behavior.{dir}.policies"),
+                        "[]",
+                        "needs at least one policy (leave it out for the default)",
+                    ));
+                }
                 for (i, p) in r.policies.iter().flatten().enumerate() {
                     positive(
                         &format!("hpa.behavior.{dir}.policies[{i}].period_s"),
                         p.period_s,
                     )?;
+                    if p.value == 0 {
+                        return Err(ConfigError::new(
+                            format!("hpa.behavior.{dir}.policies[{i}].value"),
+                            0,
+                            "must be greater than zero",
+                        ));
+                    }
                 }
             }
         }
@@ -532,10 +547,23 @@ pub struct Hpa {
 }
 
 impl Hpa {
-    /// A new HPA with empty history. `bounds.min` is `minReplicas` (0 needs the `HPAScaleToZero` gate
-    /// and an Object or External metric in Kubernetes; it is accepted here as is), `bounds.max`
-    /// `maxReplicas`.
-    pub fn new(cfg: HpaConfig, bounds: Bounds) -> Self {
+    /// A new HPA with empty history. `bounds.min` is `minReplicas`, `bounds.max` `maxReplicas`.
+    ///
+    /// `minReplicas: 0` needs the `HPAScaleToZero` gate and only External (or Object) metrics in
+    /// Kubernetes: the API server rejects it beside a Resource or Pods metric, whose per-pod average
+    /// does not exist at zero pods (such an HPA would stay at zero forever). So a scenario that allows
+    /// zero replicas gets `minReplicas: 1` here unless every metric is External, as a user would have
+    /// to write it.
+    pub fn new(cfg: HpaConfig, mut bounds: Bounds) -> Self {
+        let external_only = cfg.metrics.iter().all(|m| {
+            matches!(
+                m.kind,
+                MetricKind::ExternalValue | MetricKind::ExternalAverageValue
+            )
+        });
+        if bounds.min == 0 && !external_only {
+            bounds.min = 1;
+        }
         let behavior = cfg.behavior.as_ref().map(|b| {
             Box::new(Resolved {
                 up: Rules::scale_up(&b.scale_up),
@@ -847,7 +875,8 @@ impl Policy for Hpa {
         let cur = self.last.unwrap_or_else(|| snapshot.current_replicas());
         let t = now.unix_s();
         if let (Some(last), Some(synced)) = (self.last, self.last_sync)
-            && (!t.is_finite() || (0.0..self.cfg.sync_period_s).contains(&(t - synced)))
+            && (!t.is_finite()
+                || (0.0..self.cfg.sync_period_s - crate::PERIOD_SLACK_S).contains(&(t - synced)))
         {
             return decision(last, last);
         }
@@ -1307,6 +1336,26 @@ mod tests {
         // Then it is an ordinary HPA: 100 queued on 2 pods → desired 10, cap max(2·2, 4) = 4.
         let d = hpa.decide(&at(15.0, 2, 0, 100.0), SimTime(T0 + 15.0));
         assert_eq!((d.replicas, d.reason), (4, Reason::ScaleUp));
+    }
+
+    #[test]
+    fn min_zero_needs_external_metrics() {
+        // A Pods metric has no per-pod average at zero pods: such an HPA is held at one replica.
+        let mut pods = Hpa::new(queue_hpa(None), Bounds { min: 0, max: 20 });
+        let d = pods.decide(&at(0.0, 0, 0, 100.0), SimTime(T0));
+        assert_eq!(d.replicas, 1);
+        assert_eq!(run_seq(&mut pods, 1, 15.0, &[0.0; 40]).last(), Some(&1));
+        // External metrics keep minReplicas 0 (HPAScaleToZero) and scale back from zero.
+        let ext = HpaConfig {
+            metrics: vec![metric(MetricKind::ExternalValue, Signal::QueueDepth, 10.0)],
+            ..HpaConfig::default()
+        };
+        let mut ext = Hpa::new(ext, Bounds { min: 0, max: 20 });
+        assert_eq!(ext.reconcile(0, &at(0.0, 0, 0, 0.0), SimTime(T0)), 0);
+        assert_eq!(
+            ext.reconcile(0, &at(15.0, 0, 0, 25.0), SimTime(T0 + 15.0)),
+            3
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ impl KedaConfig {
 fn due(last: Option<f64>, t: f64, period_s: f64) -> bool {
     match last {
         None => true,
-        Some(l) => !(0.0..period_s).contains(&(t - l)),
+        Some(l) => !(0.0..period_s - crate::PERIOD_SLACK_S).contains(&(t - l)),
     }
 }
 

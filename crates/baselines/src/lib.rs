@@ -93,6 +93,10 @@ impl ConfigError {
     }
 }
 
+/// A sync or polling period counts as elapsed this close to its end: Unix-second clocks near 1.7e9
+/// carry rounding of about 1e-7 s, which must not skip a sync.
+pub(crate) const PERIOD_SLACK_S: f64 = 1e-6;
+
 /// Check that `v` is finite and `> 0`.
 pub(crate) fn positive(field: &str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v > 0.0 {
@@ -315,6 +319,17 @@ impl BaselineConfig {
     /// (a static law without `replicas` holds it).
     pub fn build(&self, bounds: Bounds, initial: u32) -> Result<Baseline, ConfigError> {
         self.validate()?;
+        if let BaselineConfig::Keda(c) = self
+            && let Some(idle) = c.idle_replica_count
+            && idle >= bounds.min
+        {
+            // KEDA's admission webhook: "IdleReplicaCount must be less than MinReplicaCount".
+            return Err(ConfigError::new(
+                "keda.idle_replica_count",
+                idle,
+                format!("must be less than the minimum replicas ({})", bounds.min),
+            ));
+        }
         Ok(match self {
             BaselineConfig::Static(c) => Baseline::Static(Static::new(c.clone(), bounds, initial)),
             BaselineConfig::Hpa(c) => Baseline::Hpa(Hpa::new(c.clone(), bounds)),
@@ -405,5 +420,59 @@ pub(crate) mod testutil {
         let mut s = MetricsSnapshot::idle(SimTime(t), ready, profile());
         s.starting_replicas = starting;
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> BaselineConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field_and_value() {
+        let cases = [
+            ("law = \"hpa\"\nmetrics = []", "hpa.metrics", "[]"),
+            (
+                "law = \"hpa\"\n[[metrics]]\nkind = \"pods_average_value\"\nsignal = \"running\"\ntarget = -1.0",
+                "hpa.metrics[0].target",
+                "-1",
+            ),
+            (
+                "law = \"hpa\"\n[[metrics]]\nkind = \"pods_average_value\"\nsignal = \"running\"\ntarget = 8.0\n[behavior.scale_up]\npolicies = []",
+                "hpa.behavior.scale_up.policies",
+                "[]",
+            ),
+            (
+                "law = \"hpa\"\n[[metrics]]\nkind = \"pods_average_value\"\nsignal = \"running\"\ntarget = 8.0\n[behavior.scale_down]\npolicies = [{ type = \"Pods\", value = 0, period_s = 60.0 }]",
+                "hpa.behavior.scale_down.policies[0].value",
+                "0",
+            ),
+        ];
+        for (text, field, value) in cases {
+            let e = parse(text).validate().unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.value.as_str()),
+                (field, value),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn keda_idle_must_be_below_min() {
+        let cfg = parse("law = \"keda\"\nidle_replica_count = 1");
+        let e = cfg.build(Bounds { min: 1, max: 10 }, 1).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.value.as_str()),
+            ("keda.idle_replica_count", "1")
+        );
+        assert!(
+            e.message.contains("less than the minimum replicas (1)"),
+            "{e}"
+        );
+        assert!(cfg.build(Bounds { min: 2, max: 10 }, 2).is_ok());
     }
 }

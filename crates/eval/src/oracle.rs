@@ -57,7 +57,7 @@ use std::sync::Arc;
 
 use rlscale_core::{Decision, MetricsSnapshot, Policy, Reason, SimTime, Source};
 use rlscale_sim::config::SloKind;
-use rlscale_sim::{Demand, Scenario, SimEnv};
+use rlscale_sim::{Request, Scenario, SimEnv};
 use serde::{Deserialize, Serialize};
 
 /// Knobs of the hindsight plan.
@@ -121,15 +121,12 @@ pub struct Plan {
 }
 
 /// Plan the episode of `scenario` from `seed` over `steps` control steps.
+///
+/// The requests are streamed from [`SimEnv::demand_each`] into the few sums the bound and the operating
+/// point need, never kept: a week of traffic is tens of millions of requests.
 pub fn plan(scenario: &Arc<Scenario>, seed: u64, steps: u64, cfg: OracleConfig) -> Plan {
     let env = SimEnv::new(scenario.clone());
-    let demand = env.demand(seed, steps);
-    plan_from(scenario, env.speed(), &demand, cfg)
-}
-
-/// [`plan`] from a regenerated demand and the profile's speed table.
-pub fn plan_from(scenario: &Scenario, speed: &[f64], demand: &Demand, cfg: OracleConfig) -> Plan {
-    let dt = demand.interval_s;
+    let speed = env.speed();
     let n_max = speed.len().saturating_sub(1).max(1);
     let thr = |n: usize| speed.get(n).copied().unwrap_or(0.0) * n as f64;
     let s_max = (1..=n_max).map(|n| speed[n]).fold(0.0, f64::max);
@@ -137,27 +134,47 @@ pub fn plan_from(scenario: &Scenario, speed: &[f64], demand: &Demand, cfg: Oracl
     let cap = (1..=n_max).map(thr).fold(0.0, f64::max);
     let slo = scenario.slo;
     let ttft = slo.kind == SloKind::Ttft;
-    let latency_work = |w: f64, p: f64| if ttft { p } else { w };
+    let latency_work = |r: &Request| if ttft { r.prefill } else { r.work };
     let bounds = scenario.file.replicas;
     let usd_per_replica_s = scenario.service_profile().usd_per_replica_hour() / 3600.0;
     let cold_mean = scenario.profile.mean_cold_start_s();
+    let dt = scenario.file.control_interval_s;
+    let horizon = steps as f64 * dt;
 
-    // The bound.
-    let horizon = demand.arrivals.len() as f64 * dt;
+    // A request of latency work `x` is slow at `n` in flight when `x / speed[n] > L`, i.e. when `x`
+    // exceeds `limit[n] = L · speed[n]`. Sort the limits once; each request then lands in one bucket
+    // (how many limits it exceeds), and a suffix sum gives the slow count at every `n`.
+    let mut limits: Vec<(f64, usize)> =
+        (1..=n_max).map(|n| (slo.latency_s * speed[n], n)).collect();
+    limits.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut exceeds = vec![0u64; n_max + 1];
+    let mut total = 0u64;
     let mut forced = 0u64;
     let mut settled = 0u64;
     let mut w_cheap = 0.0;
-    for r in &demand.requests {
+    let demand = env.demand_each(seed, steps, |r| {
+        let x = latency_work(r);
+        total += 1;
+        exceeds[limits.partition_point(|&(l, _)| l < x)] += 1;
+        // The bound.
         if r.arrival_s + slo.timeout_s + r.work / s_min > horizon {
-            continue;
+            return;
         }
         settled += 1;
-        if latency_work(r.work, r.prefill) / s_max > slo.latency_s {
+        if x / s_max > slo.latency_s {
             forced += 1;
         } else if usd_per_replica_s * r.work / cap < slo.penalty_usd {
             w_cheap += r.work;
         }
+    });
+    // slow[n] = requests exceeding limit[n] = those exceeding at least (rank of limit[n] + 1) limits.
+    let mut slow = vec![0u64; n_max + 1];
+    let mut above = 0u64;
+    for rank in (0..n_max).rev() {
+        above += exceeds[rank + 1];
+        slow[limits[rank].1] = above;
     }
+
     let cluster = &scenario.file.cluster;
     let floor_applied = cluster.gpu_limit.is_none() && cluster.stockouts.is_empty();
     let floor = if floor_applied {
@@ -175,21 +192,12 @@ pub fn plan_from(scenario: &Scenario, speed: &[f64], demand: &Demand, cfg: Oracl
     };
 
     // The operating point.
-    let mut xs: Vec<f64> = demand
-        .requests
-        .iter()
-        .map(|r| latency_work(r.work, r.prefill))
-        .collect();
-    xs.sort_by(f64::total_cmp);
     let budget = cfg.margin * (1.0 - slo.target);
     let share_slow = |n: usize| {
-        // Requests with x / speed[n] > L, i.e. x > L · speed[n].
-        let limit = slo.latency_s * speed[n];
-        let fast = xs.partition_point(|&x| x <= limit);
-        if xs.is_empty() {
+        if total == 0 {
             0.0
         } else {
-            (xs.len() - fast) as f64 / xs.len() as f64
+            slow[n] as f64 / total as f64
         }
     };
     let slot_cap = ((cfg.max_slot_share * n_max as f64).floor() as usize).clamp(1, n_max);

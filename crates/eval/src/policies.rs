@@ -36,6 +36,9 @@ pub enum PolicyError {
         /// Where a named baseline file was looked for.
         path: PathBuf,
     },
+    /// The same policy twice in one list.
+    #[error("policy `{0}` is listed twice")]
+    Duplicate(String),
     /// `static:x`.
     #[error("policy `{0}`: static:N needs a whole number of replicas")]
     BadStatic(String),
@@ -138,6 +141,8 @@ pub enum PolicyChoice {
     },
     /// A named baseline file.
     Named {
+        /// Label in tables: the name asked for (the file stem), whatever the file's `name` says.
+        label: String,
         /// The file's content.
         file: Arc<NamedBaseline>,
         /// Where it came from.
@@ -181,6 +186,7 @@ impl PolicyChoice {
         {
             let file = NamedBaseline::read(&path)?;
             return Ok(PolicyChoice::Named {
+                label: name.to_string(),
                 file: Arc::new(file),
                 path,
             });
@@ -192,19 +198,27 @@ impl PolicyChoice {
         })
     }
 
-    /// Parse a comma-separated list.
+    /// Parse a comma-separated list; a policy named twice is an error (its rows would merge).
     pub fn parse_list(list: &str, configs_dir: &Path) -> Result<Vec<PolicyChoice>, PolicyError> {
-        list.split(',')
+        let v: Vec<PolicyChoice> = list
+            .split(',')
             .filter(|s| !s.trim().is_empty())
             .map(|s| Self::parse(s, configs_dir))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &v {
+            if !seen.insert(p.label()) {
+                return Err(PolicyError::Duplicate(p.label()));
+            }
+        }
+        Ok(v)
     }
 
     /// The label in tables and plots.
     pub fn label(&self) -> String {
         match self {
             PolicyChoice::Baseline { label, .. } => label.clone(),
-            PolicyChoice::Named { file, .. } => file.name.clone(),
+            PolicyChoice::Named { label, .. } => label.clone(),
             PolicyChoice::Oracle(_) => "oracle".into(),
         }
     }
@@ -213,7 +227,7 @@ impl PolicyChoice {
     pub fn config_for(&self, scenario: &Scenario) -> Result<Option<BaselineConfig>, PolicyError> {
         Ok(match self {
             PolicyChoice::Baseline { config, .. } => Some(config.clone()),
-            PolicyChoice::Named { file, path } => {
+            PolicyChoice::Named { file, path, .. } => {
                 if file.knob.is_none() {
                     Some(file.base.clone())
                 } else {

@@ -623,7 +623,7 @@ pub struct Overrides {
     /// Multiply every arrival rate by this.
     pub rate_scale: Option<f64>,
     /// Start episodes this many seconds later on the workload's timeline (a later window of the same
-    /// generator or trace; the clock the policies see moves with it).
+    /// generator or trace; the clock the policies see and the stockout periods move with it).
     pub window_offset_s: Option<f64>,
 }
 
@@ -893,6 +893,21 @@ impl Scenario {
                 window_offset_s,
                 "must be a finite number of seconds >= 0",
             ));
+        }
+        // Stockouts sit on the workload's timeline too: a later window sees them earlier, cut at
+        // its start.
+        let mut file = file;
+        if window_offset_s > 0.0 {
+            file.cluster.stockouts = file
+                .cluster
+                .stockouts
+                .iter()
+                .filter(|p| p.end_s > window_offset_s)
+                .map(|p| Period {
+                    start_s: (p.start_s - window_offset_s).max(0.0),
+                    end_s: p.end_s - window_offset_s,
+                })
+                .collect();
         }
         Ok(Scenario {
             file,

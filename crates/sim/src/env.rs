@@ -101,7 +101,8 @@ pub struct Request {
     pub prefill: f64,
 }
 
-/// The requests of an episode, per request and per control interval.
+/// The requests of an episode per control interval ([`SimEnv::demand_each`] also hands over each
+/// request, without keeping them: a week of traffic is tens of millions of requests).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Demand {
     /// The control interval, seconds.
@@ -112,8 +113,6 @@ pub struct Demand {
     pub arrivals: Vec<u32>,
     /// Work arriving in each control interval.
     pub work: Vec<f64>,
-    /// Every request, in arrival order.
-    pub requests: Vec<Request>,
 }
 
 /// A request waiting for a slot.
@@ -411,6 +410,11 @@ impl SimEnv {
     /// from the same random streams as [`Env::reset`] uses, without simulating any replica: what a
     /// hindsight oracle is given. Every policy sees exactly these requests for this seed.
     pub fn demand(&self, seed: u64, steps: u64) -> Demand {
+        self.demand_each(seed, steps, |_| {})
+    }
+
+    /// [`SimEnv::demand`], calling `each` with every request in arrival order as it is drawn.
+    pub fn demand_each(&self, seed: u64, steps: u64, mut each: impl FnMut(&Request)) -> Demand {
         let dt = self.scenario.file.control_interval_s;
         let horizon = steps as f64 * dt;
         let mut rng_arrivals = stream(seed, STREAM_ARRIVALS);
@@ -422,7 +426,6 @@ impl SimEnv {
             start_unix_s: self.scenario.start_unix_s,
             arrivals: vec![0; n],
             work: vec![0.0; n],
-            requests: Vec::new(),
         };
         if n == 0 {
             return d;
@@ -436,7 +439,7 @@ impl SimEnv {
             let k = ((t / dt) as usize).min(n - 1);
             d.arrivals[k] += 1;
             d.work[k] += work;
-            d.requests.push(Request {
+            each(&Request {
                 arrival_s: t,
                 work,
                 prefill,

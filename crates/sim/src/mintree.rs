@@ -124,7 +124,7 @@ mod tests {
             let best = shadow.iter().cloned().fold(f64::INFINITY, f64::min);
             let first = shadow.iter().position(|v| *v == best).unwrap();
             assert_eq!(t.min(), (best, first));
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 t.push(500.0);
                 shadow.push(500.0);
             }
