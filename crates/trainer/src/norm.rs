@@ -1,0 +1,166 @@
+//! Running normalisation, as Gymnasium's `NormalizeObservation` and `NormalizeReward` wrappers (which
+//! cleanrl's continuous-action PPO uses): Chan et al.'s parallel mean/variance update.
+//!
+//! Observations: `clip((x − mean) / sqrt(var + 1e-8), −10, 10)`, with the statistics updated from every
+//! observation the rollout sees and frozen at export (the model file ships them).
+//!
+//! Rewards: divided by the standard deviation of the running discounted return (not centred), then
+//! clipped to ±10. The autoscaling reward is a cost in dollars whose scale varies by a factor of
+//! hundreds across services; scaling keeps the value targets near unit size whatever the service.
+
+use serde::{Deserialize, Serialize};
+
+/// `clip` bound of normalised observations and rewards.
+pub const CLIP: f64 = 10.0;
+/// Added to the variance before the square root.
+pub const EPSILON: f64 = 1e-8;
+
+/// Running mean and variance of vectors of a fixed length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningMeanStd {
+    /// Per-component mean.
+    pub mean: Vec<f64>,
+    /// Per-component (population) variance.
+    pub var: Vec<f64>,
+    /// Samples seen (starts at 1e-4 as Gymnasium's does, so the first update dominates).
+    pub count: f64,
+}
+
+impl RunningMeanStd {
+    /// Zero mean, unit variance, for vectors of length `n`.
+    pub fn new(n: usize) -> Self {
+        RunningMeanStd {
+            mean: vec![0.0; n],
+            var: vec![1.0; n],
+            count: 1e-4,
+        }
+    }
+
+    /// Fold a batch of vectors in.
+    pub fn update(&mut self, batch: &[Vec<f32>]) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = self.mean.len();
+        let b = batch.len() as f64;
+        let mut bmean = vec![0.0; n];
+        for x in batch {
+            for (m, &v) in bmean.iter_mut().zip(x) {
+                *m += f64::from(v) / b;
+            }
+        }
+        let mut bvar = vec![0.0; n];
+        for x in batch {
+            for ((s, &v), &m) in bvar.iter_mut().zip(x).zip(&bmean) {
+                let d = f64::from(v) - m;
+                *s += d * d / b;
+            }
+        }
+        let tot = self.count + b;
+        for i in 0..n {
+            let delta = bmean[i] - self.mean[i];
+            let m2 = self.var[i] * self.count + bvar[i] * b + delta * delta * self.count * b / tot;
+            self.mean[i] += delta * b / tot;
+            self.var[i] = m2 / tot;
+        }
+        self.count = tot;
+    }
+
+    /// Normalise one vector.
+    pub fn normalize(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .zip(&self.mean)
+            .zip(&self.var)
+            .map(|((&v, &m), &s)| {
+                ((f64::from(v) - m) / (s + EPSILON).sqrt()).clamp(-CLIP, CLIP) as f32
+            })
+            .collect()
+    }
+}
+
+/// Gymnasium's `NormalizeReward`: scale each env's rewards by the std of its discounted return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewardScaler {
+    /// Running statistics of the discounted return.
+    pub stats: RunningMeanStd,
+    /// Each env's discounted return so far.
+    pub returns: Vec<f64>,
+    /// The discount.
+    pub gamma: f64,
+}
+
+impl RewardScaler {
+    /// For `n_envs` envs.
+    pub fn new(n_envs: usize, gamma: f64) -> Self {
+        RewardScaler {
+            stats: RunningMeanStd::new(1),
+            returns: vec![0.0; n_envs],
+            gamma,
+        }
+    }
+
+    /// Scale one vector step's rewards in place; `done[i]` restarts env `i`'s return.
+    pub fn scale(&mut self, rewards: &mut [f32], done: &[bool]) {
+        for (g, &r) in self.returns.iter_mut().zip(rewards.iter()) {
+            *g = *g * self.gamma + f64::from(r);
+        }
+        let batch: Vec<Vec<f32>> = self.returns.iter().map(|&g| vec![g as f32]).collect();
+        self.stats.update(&batch);
+        let sd = (self.stats.var[0] + EPSILON).sqrt();
+        for r in rewards.iter_mut() {
+            *r = (f64::from(*r) / sd).clamp(-CLIP, CLIP) as f32;
+        }
+        for (g, &d) in self.returns.iter_mut().zip(done) {
+            if d {
+                *g = 0.0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_updates_equal_the_direct_mean_and_variance() {
+        let xs: Vec<Vec<f32>> = (0..100)
+            .map(|i| vec![i as f32, (i * i) as f32 * 0.01])
+            .collect();
+        let mut rms = RunningMeanStd::new(2);
+        for chunk in xs.chunks(7) {
+            rms.update(chunk);
+        }
+        for k in 0..2 {
+            let n = xs.len() as f64;
+            let mean = xs.iter().map(|x| f64::from(x[k])).sum::<f64>() / n;
+            let var = xs
+                .iter()
+                .map(|x| (f64::from(x[k]) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            // The 1e-4 prior count moves the figures by about 1e-6 relative.
+            assert!(
+                (rms.mean[k] - mean).abs() < 1e-4 * mean.abs().max(1.0),
+                "{k}"
+            );
+            assert!((rms.var[k] - var).abs() < 1e-4 * var, "{k}");
+        }
+        let z = rms.normalize(&[49.5, 1e9]);
+        assert!(z[0].abs() < 1e-3);
+        assert_eq!(z[1], CLIP as f32);
+    }
+
+    #[test]
+    fn rewards_are_scaled_by_the_return_std() {
+        let mut s = RewardScaler::new(1, 0.0);
+        // With gamma 0 the "return" is the reward itself: ±5 alternating has std 5.
+        let mut last = 0.0;
+        for k in 0..1000 {
+            let mut r = [if k % 2 == 0 { 5.0 } else { -5.0 }];
+            s.scale(&mut r, &[false]);
+            last = r[0];
+        }
+        assert!((last.abs() - 1.0).abs() < 0.01, "{last}");
+    }
+}

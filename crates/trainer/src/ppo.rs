@@ -1,0 +1,806 @@
+//! Proximal Policy Optimization, read top to bottom like cleanrl's `ppo.py`: config, seeding, storage,
+//! rollout, GAE, minibatch epochs, statistics. The hyperparameters keep cleanrl's names.
+//!
+//! Departures from `ppo.py`, each for a reason:
+//! * **Truncation is not termination.** Autoscaling episodes end on a time limit; `ppo.py` merges the
+//!   two flags. Here a truncated step's reward gets `γ · V(final observation)` added (the final
+//!   observation comes from the vector env's autoreset), and the episode boundary then cuts GAE as a
+//!   done does: the same bootstrap, without storing the final observation.
+//! * **Masked discrete actions.** Invalid actions (beyond min/max replicas) get a logit of −1e9, in the
+//!   rollout's sampling and in the update's log-probabilities and entropy alike.
+//! * **Optional observation and reward normalisation** ([`crate::norm`]), off for CartPole as in
+//!   `ppo.py`, on for the autoscaler as in `ppo_continuous_action.py`.
+//! * **Randomness** comes from one ChaCha8 stream of the seed (actions, minibatch order) plus one per env
+//!   (episode seeds), so a run is reproducible bit for bit on one machine.
+
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::env::{EpisodeEnd, TrainEnv, VecEnv};
+use crate::net::ActorCritic;
+use crate::norm::{RewardScaler, RunningMeanStd};
+
+/// The logit given to a masked action.
+pub const MASKED_LOGIT: f32 = -1e9;
+
+/// PPO hyperparameters, with cleanrl's names and (unless noted) its defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpoConfig {
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Environment steps in all.
+    pub total_timesteps: u64,
+    /// Adam's learning rate (annealed linearly to 0 with `anneal_lr`).
+    pub learning_rate: f64,
+    /// Parallel environments.
+    pub num_envs: usize,
+    /// Steps per env per rollout.
+    pub num_steps: usize,
+    /// Anneal the learning rate.
+    pub anneal_lr: bool,
+    /// Discount.
+    pub gamma: f64,
+    /// GAE's λ.
+    pub gae_lambda: f64,
+    /// Minibatches per epoch.
+    pub num_minibatches: usize,
+    /// Epochs over each rollout.
+    pub update_epochs: usize,
+    /// Normalise advantages per minibatch.
+    pub norm_adv: bool,
+    /// Surrogate clipping coefficient.
+    pub clip_coef: f64,
+    /// Clip the value loss too.
+    pub clip_vloss: bool,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    pub vf_coef: f64,
+    /// Global gradient-norm clip.
+    pub max_grad_norm: f64,
+    /// Stop the epochs early when the approximate KL exceeds this (cleanrl: None).
+    pub target_kl: Option<f64>,
+    /// Hidden layer sizes of both MLPs (cleanrl: 64, 64).
+    pub hidden: Vec<usize>,
+    /// Normalise observations with running statistics (not in `ppo.py`).
+    pub norm_obs: bool,
+    /// Scale rewards by the running std of the discounted return (not in `ppo.py`).
+    pub norm_reward: bool,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        PpoConfig {
+            seed: 1,
+            total_timesteps: 500_000,
+            learning_rate: 2.5e-4,
+            num_envs: 4,
+            num_steps: 128,
+            anneal_lr: true,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            num_minibatches: 4,
+            update_epochs: 4,
+            norm_adv: true,
+            clip_coef: 0.2,
+            clip_vloss: true,
+            ent_coef: 0.01,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            target_kl: None,
+            hidden: vec![64, 64],
+            norm_obs: false,
+            norm_reward: false,
+        }
+    }
+}
+
+impl PpoConfig {
+    /// `num_envs × num_steps`.
+    pub fn batch_size(&self) -> usize {
+        self.num_envs * self.num_steps
+    }
+
+    /// `batch_size / num_minibatches`.
+    pub fn minibatch_size(&self) -> usize {
+        self.batch_size() / self.num_minibatches.max(1)
+    }
+
+    /// `total_timesteps / batch_size`.
+    pub fn num_iterations(&self) -> u64 {
+        self.total_timesteps / self.batch_size().max(1) as u64
+    }
+
+    /// Check every field; the error names the field and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |field: &str, value: String, why: &str| Err(format!("{field} = {value}: {why}"));
+        if self.num_envs == 0 {
+            return bad("num_envs", "0".into(), "needs at least one env");
+        }
+        if self.num_steps == 0 {
+            return bad("num_steps", "0".into(), "needs at least one step");
+        }
+        if self.num_minibatches == 0 || self.num_minibatches > self.batch_size() {
+            return bad(
+                "num_minibatches",
+                self.num_minibatches.to_string(),
+                "must be between 1 and num_envs × num_steps",
+            );
+        }
+        if self.update_epochs == 0 {
+            return bad("update_epochs", "0".into(), "needs at least one epoch");
+        }
+        if self.num_iterations() == 0 {
+            return bad(
+                "total_timesteps",
+                self.total_timesteps.to_string(),
+                "must be at least num_envs × num_steps",
+            );
+        }
+        for (f, v, lo, hi) in [
+            ("learning_rate", self.learning_rate, 0.0, f64::INFINITY),
+            ("gamma", self.gamma, 0.0, 1.0),
+            ("gae_lambda", self.gae_lambda, 0.0, 1.0),
+            ("clip_coef", self.clip_coef, 0.0, f64::INFINITY),
+            ("ent_coef", self.ent_coef, 0.0, f64::INFINITY),
+            ("vf_coef", self.vf_coef, 0.0, f64::INFINITY),
+            ("max_grad_norm", self.max_grad_norm, 0.0, f64::INFINITY),
+        ] {
+            if !(v.is_finite() && v >= lo && v <= hi) || (f == "learning_rate" && v == 0.0) {
+                return bad(
+                    f,
+                    v.to_string(),
+                    &format!("must be a number in [{lo}, {hi}]"),
+                );
+            }
+        }
+        if let Some(k) = self.target_kl
+            && !(k.is_finite() && k > 0.0)
+        {
+            return bad("target_kl", k.to_string(), "must be a number > 0");
+        }
+        if self.hidden.is_empty() || self.hidden.contains(&0) {
+            return bad(
+                "hidden",
+                format!("{:?}", self.hidden),
+                "needs one or more non-zero sizes",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One rollout as GAE reads it, stored step-major (`[t * num_envs + e]`).
+///
+/// `dones[t·n + e]` says the observation at step `t` is the first of a new episode (cleanrl's `dones`),
+/// `next_done[e]` the same for the observation after the rollout.
+#[derive(Debug, Clone, Copy)]
+pub struct Rollout<'a> {
+    /// Rewards.
+    pub rewards: &'a [f32],
+    /// Value estimates of each step's observation.
+    pub values: &'a [f32],
+    /// Episode-start flags.
+    pub dones: &'a [f32],
+    /// Value of the observation after the rollout, per env.
+    pub next_value: &'a [f32],
+    /// Episode-start flag of that observation, per env.
+    pub next_done: &'a [f32],
+    /// Envs.
+    pub num_envs: usize,
+}
+
+/// Generalised advantage estimation (cleanrl's loop); returns the advantages.
+pub fn gae(r: Rollout<'_>, gamma: f64, gae_lambda: f64) -> Vec<f32> {
+    let Rollout {
+        rewards,
+        values,
+        dones,
+        next_value,
+        next_done,
+        num_envs,
+    } = r;
+    let num_steps = rewards.len() / num_envs;
+    let mut adv = vec![0.0f32; rewards.len()];
+    for e in 0..num_envs {
+        let mut last = 0.0f64;
+        for t in (0..num_steps).rev() {
+            let (next_nonterminal, next_values) = if t + 1 == num_steps {
+                (1.0 - f64::from(next_done[e]), f64::from(next_value[e]))
+            } else {
+                (
+                    1.0 - f64::from(dones[(t + 1) * num_envs + e]),
+                    f64::from(values[(t + 1) * num_envs + e]),
+                )
+            };
+            let i = t * num_envs + e;
+            let delta = f64::from(rewards[i]) + gamma * next_values * next_nonterminal
+                - f64::from(values[i]);
+            last = delta + gamma * gae_lambda * next_nonterminal * last;
+            adv[i] = last as f32;
+        }
+    }
+    adv
+}
+
+/// Figures of one iteration (rollout + update), named as cleanrl logs them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IterStats {
+    /// Iteration number, from 1.
+    pub iteration: u64,
+    /// Env steps so far.
+    pub global_step: u64,
+    /// `charts/learning_rate`.
+    pub learning_rate: f64,
+    /// `losses/value_loss`.
+    pub value_loss: f64,
+    /// `losses/policy_loss`.
+    pub policy_loss: f64,
+    /// `losses/entropy`.
+    pub entropy: f64,
+    /// `losses/old_approx_kl`.
+    pub old_approx_kl: f64,
+    /// `losses/approx_kl`.
+    pub approx_kl: f64,
+    /// `losses/clipfrac`.
+    pub clipfrac: f64,
+    /// `losses/explained_variance`.
+    pub explained_variance: f64,
+    /// `charts/SPS` over the whole run so far.
+    pub sps: f64,
+    /// Seconds spent in the update (the rest is rollout).
+    pub update_s: f64,
+    /// Episodes that ended during the rollout.
+    #[serde(skip)]
+    pub episodes: Vec<EpisodeEnd>,
+}
+
+/// Masked softmax sampling in f64: returns (action, its log-probability).
+pub fn sample_masked(logits: &[f32], mask: &[bool], rng: &mut ChaCha8Rng) -> (usize, f32) {
+    let lp = masked_log_probs(logits, mask);
+    let u: f64 = rng.random();
+    let mut acc = 0.0;
+    let mut last_valid = 0;
+    for (a, &l) in lp.iter().enumerate() {
+        if !mask[a] {
+            continue;
+        }
+        last_valid = a;
+        acc += l.exp();
+        if u < acc {
+            return (a, l as f32);
+        }
+    }
+    (last_valid, lp[last_valid] as f32)
+}
+
+/// Log-probabilities of a masked softmax (masked actions: −∞).
+pub fn masked_log_probs(logits: &[f32], mask: &[bool]) -> Vec<f64> {
+    let max = logits
+        .iter()
+        .zip(mask)
+        .filter(|(_, m)| **m)
+        .map(|(&l, _)| f64::from(l))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let lse = max
+        + logits
+            .iter()
+            .zip(mask)
+            .filter(|(_, m)| **m)
+            .map(|(&l, _)| (f64::from(l) - max).exp())
+            .sum::<f64>()
+            .ln();
+    logits
+        .iter()
+        .zip(mask)
+        .map(|(&l, &m)| {
+            if m {
+                f64::from(l) - lse
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
+        .collect()
+}
+
+/// The highest-logit valid action (deterministic evaluation).
+pub fn argmax_masked(logits: &[f32], mask: &[bool]) -> usize {
+    let mut best = None;
+    for (a, (&l, &m)) in logits.iter().zip(mask).enumerate() {
+        if m && best.is_none_or(|(_, bl)| l > bl) {
+            best = Some((a, l));
+        }
+    }
+    best.map_or(0, |(a, _)| a)
+}
+
+fn tensor2(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data, [rows, cols]), device)
+}
+
+fn tensor1(data: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = data.len();
+    Tensor::from_data(TensorData::new(data, [n]), device)
+}
+
+/// The learner: envs, network, optimiser, normalisers and random stream.
+pub struct Ppo<E: TrainEnv> {
+    /// The configuration.
+    pub cfg: PpoConfig,
+    envs: VecEnv<E>,
+    device: Device,
+    /// The network (on the autodiff device).
+    pub model: ActorCritic,
+    optim: ModuleOptimizer,
+    /// Observation statistics (identity when `norm_obs` is off).
+    pub obs_rms: RunningMeanStd,
+    reward_scaler: RewardScaler,
+    rng: ChaCha8Rng,
+    next_obs: Vec<Vec<f32>>,
+    next_done: Vec<f32>,
+    /// Iterations done.
+    pub iteration: u64,
+    /// Env steps done.
+    pub global_step: u64,
+    obs_dim: usize,
+    n_actions: usize,
+    started: Instant,
+    steps_at_start: u64,
+}
+
+impl<E: TrainEnv> Ppo<E> {
+    /// A new learner over `envs` (one per `cfg.num_envs`).
+    pub fn new(cfg: PpoConfig, envs: Vec<E>) -> Result<Self, String> {
+        cfg.validate()?;
+        if envs.len() != cfg.num_envs {
+            return Err(format!(
+                "num_envs = {} but {} envs were given",
+                cfg.num_envs,
+                envs.len()
+            ));
+        }
+        let obs_dim = envs[0].obs_dim();
+        let n_actions = envs[0].n_actions();
+        let device = Device::default().autodiff();
+        let model = ActorCritic::new(obs_dim, &cfg.hidden, n_actions, cfg.seed, &device);
+        let optim = AdamConfig::new()
+            .with_epsilon(1e-5)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.max_grad_norm as f32)))
+            .init();
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        rng.set_stream(0);
+        let mut envs = VecEnv::new(envs, cfg.seed);
+        let next_obs = envs.reset();
+        let mut obs_rms = RunningMeanStd::new(obs_dim);
+        if cfg.norm_obs {
+            obs_rms.update(&next_obs);
+        }
+        Ok(Ppo {
+            reward_scaler: RewardScaler::new(cfg.num_envs, cfg.gamma),
+            next_done: vec![0.0; cfg.num_envs],
+            cfg,
+            envs,
+            device,
+            model,
+            optim,
+            obs_rms,
+            rng,
+            next_obs,
+            iteration: 0,
+            global_step: 0,
+            obs_dim,
+            n_actions,
+            started: Instant::now(),
+            steps_at_start: 0,
+        })
+    }
+
+    /// The envs.
+    pub fn envs(&self) -> &VecEnv<E> {
+        &self.envs
+    }
+
+    fn normalize(&self, obs: &[Vec<f32>]) -> Vec<f32> {
+        if self.cfg.norm_obs {
+            obs.iter().flat_map(|o| self.obs_rms.normalize(o)).collect()
+        } else {
+            obs.iter().flatten().copied().collect()
+        }
+    }
+
+    /// Whether every iteration is done.
+    pub fn finished(&self) -> bool {
+        self.iteration >= self.cfg.num_iterations()
+    }
+
+    /// One iteration: a rollout of `num_steps` on every env, GAE, and `update_epochs` of minibatch
+    /// updates.
+    pub fn iterate(&mut self) -> IterStats {
+        let cfg = self.cfg.clone();
+        let (n, t_max, od, na) = (cfg.num_envs, cfg.num_steps, self.obs_dim, self.n_actions);
+        self.iteration += 1;
+        let frac = 1.0 - (self.iteration - 1) as f64 / cfg.num_iterations() as f64;
+        let lr = if cfg.anneal_lr {
+            frac * cfg.learning_rate
+        } else {
+            cfg.learning_rate
+        };
+
+        // Storage, step-major.
+        let b = n * t_max;
+        let mut obs = Vec::with_capacity(b * od);
+        let mut masks = Vec::with_capacity(b * na);
+        let mut actions = Vec::with_capacity(b);
+        let mut logprobs = Vec::with_capacity(b);
+        let mut rewards = Vec::with_capacity(b);
+        let mut dones = Vec::with_capacity(b);
+        let mut values = Vec::with_capacity(b);
+        let mut episodes = Vec::new();
+
+        // Rollout, on a copy of the network without the autodiff graph.
+        let net = self.model.valid();
+        let dev = Device::default();
+        for _ in 0..t_max {
+            self.global_step += n as u64;
+            let x = self.normalize(&self.next_obs);
+            let mask = self.envs.masks();
+            let xt = tensor2(x.clone(), n, od, &dev);
+            let logits = net
+                .logits(xt.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let value = net.value(xt).into_data().try_to_vec::<f32>().expect("f32");
+            let mut act = Vec::with_capacity(n);
+            for e in 0..n {
+                let (a, lp) = sample_masked(&logits[e * na..(e + 1) * na], &mask[e], &mut self.rng);
+                act.push(a);
+                logprobs.push(lp);
+                masks.extend(mask[e].iter().map(|&m| if m { 0.0 } else { MASKED_LOGIT }));
+            }
+            obs.extend_from_slice(&x);
+            dones.extend_from_slice(&self.next_done);
+            values.extend_from_slice(&value);
+            actions.extend(act.iter().map(|&a| a as i64));
+
+            let mut step = self.envs.step(&act);
+            let done: Vec<bool> = (0..n)
+                .map(|e| step.terminated[e] || step.truncated[e])
+                .collect();
+            if cfg.norm_reward {
+                self.reward_scaler.scale(&mut step.rewards, &done);
+            }
+            if cfg.norm_obs {
+                self.obs_rms.update(&step.obs);
+            }
+            // Bootstrap truncated episodes from the value of their final observation.
+            let trunc: Vec<usize> = (0..n)
+                .filter(|&e| step.truncated[e] && !step.terminated[e])
+                .collect();
+            if !trunc.is_empty() {
+                let finals: Vec<Vec<f32>> = trunc
+                    .iter()
+                    .map(|&e| step.final_obs[e].clone().expect("final obs on truncation"))
+                    .collect();
+                let xf = tensor2(self.normalize(&finals), finals.len(), od, &dev);
+                let vf = net.value(xf).into_data().try_to_vec::<f32>().expect("f32");
+                for (k, &e) in trunc.iter().enumerate() {
+                    step.rewards[e] += (cfg.gamma * f64::from(vf[k])) as f32;
+                }
+            }
+            rewards.extend_from_slice(&step.rewards);
+            self.next_obs = step.obs;
+            self.next_done = done.iter().map(|&d| f32::from(u8::from(d))).collect();
+            episodes.extend(step.ended);
+        }
+        let x = self.normalize(&self.next_obs);
+        let next_value = net
+            .value(tensor2(x, n, od, &dev))
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let advantages = gae(
+            Rollout {
+                rewards: &rewards,
+                values: &values,
+                dones: &dones,
+                next_value: &next_value,
+                next_done: &self.next_done,
+                num_envs: n,
+            },
+            cfg.gamma,
+            cfg.gae_lambda,
+        );
+        let returns: Vec<f32> = advantages.iter().zip(&values).map(|(a, v)| a + v).collect();
+
+        // Optimise the policy and value network.
+        let update_start = Instant::now();
+        let mb = cfg.minibatch_size();
+        let mut idx: Vec<usize> = (0..b).collect();
+        let mut clipfracs = Vec::new();
+        let (mut pg_l, mut v_l, mut ent_l, mut old_kl, mut kl) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let c = cfg.clip_coef as f32;
+        'epochs: for _ in 0..cfg.update_epochs {
+            idx.shuffle(&mut self.rng);
+            for chunk in idx.chunks(mb) {
+                let m = chunk.len();
+                let g_obs: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|&i| obs[i * od..(i + 1) * od].iter().copied())
+                    .collect();
+                let g_mask: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|&i| masks[i * na..(i + 1) * na].iter().copied())
+                    .collect();
+                let g_act: Vec<i64> = chunk.iter().map(|&i| actions[i]).collect();
+                let g_lp: Vec<f32> = chunk.iter().map(|&i| logprobs[i]).collect();
+                let mut g_adv: Vec<f32> = chunk.iter().map(|&i| advantages[i]).collect();
+                let g_ret: Vec<f32> = chunk.iter().map(|&i| returns[i]).collect();
+                let g_val: Vec<f32> = chunk.iter().map(|&i| values[i]).collect();
+                if cfg.norm_adv && m > 1 {
+                    let mean = g_adv.iter().map(|&a| f64::from(a)).sum::<f64>() / m as f64;
+                    let var = g_adv
+                        .iter()
+                        .map(|&a| (f64::from(a) - mean).powi(2))
+                        .sum::<f64>()
+                        / (m - 1) as f64; // torch's std is unbiased
+                    let sd = var.sqrt() + 1e-8;
+                    g_adv
+                        .iter_mut()
+                        .for_each(|a| *a = ((f64::from(*a) - mean) / sd) as f32);
+                }
+                let d = &self.device;
+                let x = tensor2(g_obs, m, od, d);
+                let logits = self.model.logits(x.clone()) + tensor2(g_mask, m, na, d);
+                let logp_all = log_softmax(logits, 1);
+                let a_idx = Tensor::<2, Int>::from_data(TensorData::new(g_act, [m, 1]), d);
+                let newlogprob = logp_all.clone().gather(1, a_idx).reshape([m]);
+                let entropy = (logp_all.clone().exp() * logp_all)
+                    .sum_dim(1)
+                    .neg()
+                    .reshape([m]);
+                let newvalue = self.model.value(x);
+                let logratio = newlogprob - tensor1(g_lp, d);
+                let ratio = logratio.clone().exp();
+
+                // Diagnostics, read off the graph.
+                let lr_v = logratio
+                    .clone()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32");
+                let r_v = ratio.clone().into_data().try_to_vec::<f32>().expect("f32");
+                old_kl = lr_v.iter().map(|&l| -f64::from(l)).sum::<f64>() / m as f64;
+                kl = r_v
+                    .iter()
+                    .zip(&lr_v)
+                    .map(|(&r, &l)| f64::from(r) - 1.0 - f64::from(l))
+                    .sum::<f64>()
+                    / m as f64;
+                clipfracs
+                    .push(r_v.iter().filter(|&&r| (r - 1.0).abs() > c).count() as f64 / m as f64);
+
+                let adv = tensor1(g_adv, d);
+                let pg1 = adv.clone().neg() * ratio.clone();
+                let pg2 = adv.neg() * ratio.clamp(1.0 - c, 1.0 + c);
+                let pg_loss = pg1.max_pair(pg2).mean();
+                let ret = tensor1(g_ret, d);
+                let v_loss = if cfg.clip_vloss {
+                    let old = tensor1(g_val, d);
+                    let unclipped = (newvalue.clone() - ret.clone()).square();
+                    let clipped = old.clone() + (newvalue - old).clamp(-c, c);
+                    let clipped = (clipped - ret).square();
+                    unclipped.max_pair(clipped).mean().mul_scalar(0.5)
+                } else {
+                    (newvalue - ret).square().mean().mul_scalar(0.5)
+                };
+                let entropy_loss = entropy.mean();
+                pg_l = f64::from(pg_loss.clone().into_scalar::<f32>());
+                v_l = f64::from(v_loss.clone().into_scalar::<f32>());
+                ent_l = f64::from(entropy_loss.clone().into_scalar::<f32>());
+                let loss = pg_loss - entropy_loss.mul_scalar(cfg.ent_coef as f32)
+                    + v_loss.mul_scalar(cfg.vf_coef as f32);
+                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                self.model = self.optim.step(lr, self.model.clone(), grads);
+            }
+            if cfg.target_kl.is_some_and(|t| kl > t) {
+                break 'epochs;
+            }
+        }
+        let update_s = update_start.elapsed().as_secs_f64();
+
+        let explained_variance = {
+            let mean_r = returns.iter().map(|&r| f64::from(r)).sum::<f64>() / b as f64;
+            let var_y = returns
+                .iter()
+                .map(|&r| (f64::from(r) - mean_r).powi(2))
+                .sum::<f64>();
+            let diff: Vec<f64> = returns
+                .iter()
+                .zip(&values)
+                .map(|(&r, &v)| f64::from(r - v))
+                .collect();
+            let mean_d = diff.iter().sum::<f64>() / b as f64;
+            let var_d = diff.iter().map(|d| (d - mean_d).powi(2)).sum::<f64>();
+            if var_y == 0.0 {
+                f64::NAN
+            } else {
+                1.0 - var_d / var_y
+            }
+        };
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
+        IterStats {
+            iteration: self.iteration,
+            global_step: self.global_step,
+            learning_rate: lr,
+            value_loss: v_l,
+            policy_loss: pg_l,
+            entropy: ent_l,
+            old_approx_kl: old_kl,
+            approx_kl: kl,
+            clipfrac: clipfracs.iter().sum::<f64>() / clipfracs.len().max(1) as f64,
+            explained_variance,
+            sps: (self.global_step - self.steps_at_start) as f64 / elapsed,
+            update_s,
+            episodes,
+        }
+    }
+
+    /// Deterministic (argmax) actions of the current network for raw observations.
+    pub fn act_greedy(&self, raw_obs: &[Vec<f32>], masks: &[Vec<bool>]) -> Vec<usize> {
+        let net = self.model.valid();
+        let x = tensor2(
+            self.normalize(raw_obs),
+            raw_obs.len(),
+            self.obs_dim,
+            &Device::default(),
+        );
+        let logits = net.logits(x).into_data().try_to_vec::<f32>().expect("f32");
+        (0..raw_obs.len())
+            .map(|e| {
+                argmax_masked(
+                    &logits[e * self.n_actions..(e + 1) * self.n_actions],
+                    &masks[e],
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GAE by its definition: `A_t = Σ_l (γλ)^l δ_{t+l}` within the episode, computed one env and one
+    /// start at a time (cleanrl's `tests/test_jax_compute_gae.py` compares two implementations too).
+    fn gae_naive(r: Rollout<'_>, gamma: f64, lambda: f64) -> Vec<f32> {
+        let Rollout {
+            rewards,
+            values,
+            dones,
+            next_value,
+            next_done,
+            num_envs: n,
+        } = r;
+        let steps = rewards.len() / n;
+        let v = |t: usize, e: usize| {
+            if t == steps {
+                f64::from(next_value[e])
+            } else {
+                f64::from(values[t * n + e])
+            }
+        };
+        let d = |t: usize, e: usize| {
+            if t == steps {
+                f64::from(next_done[e])
+            } else {
+                f64::from(dones[t * n + e])
+            }
+        };
+        let mut out = vec![0.0; rewards.len()];
+        for e in 0..n {
+            for t in 0..steps {
+                let mut a = 0.0;
+                let mut w = 1.0;
+                for k in t..steps {
+                    let nonterm = 1.0 - d(k + 1, e);
+                    let delta =
+                        f64::from(rewards[k * n + e]) + gamma * v(k + 1, e) * nonterm - v(k, e);
+                    a += w * delta;
+                    if nonterm == 0.0 {
+                        break;
+                    }
+                    w *= gamma * lambda;
+                }
+                out[t * n + e] = a as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn gae_equals_its_definition() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (n, steps) = (3, 17);
+        let rewards: Vec<f32> = (0..n * steps)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let values: Vec<f32> = (0..n * steps)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let dones: Vec<f32> = (0..n * steps)
+            .map(|_| f32::from(u8::from(rng.random_bool(0.15))))
+            .collect();
+        let next_value = vec![0.5, -0.3, 1.2];
+        let next_done = vec![0.0, 1.0, 0.0];
+        let r = Rollout {
+            rewards: &rewards,
+            values: &values,
+            dones: &dones,
+            next_value: &next_value,
+            next_done: &next_done,
+            num_envs: n,
+        };
+        let fast = gae(r, 0.99, 0.95);
+        let slow = gae_naive(r, 0.99, 0.95);
+        for (a, b) in fast.iter().zip(&slow) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // λ = 0 is one-step TD; λ = 1 with γ = 1 is the return minus the value.
+        let td = gae(r, 0.9, 0.0);
+        assert!(
+            (td[0] - (rewards[0] + 0.9 * values[n] * (1.0 - dones[n]) - values[0])).abs() < 1e-5
+        );
+    }
+
+    #[test]
+    fn masked_sampling_never_picks_a_masked_action() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let logits = [5.0, 0.0, 0.0, 3.0];
+        let mask = [false, true, true, false];
+        let mut counts = [0; 4];
+        for _ in 0..2000 {
+            let (a, lp) = sample_masked(&logits, &mask, &mut rng);
+            counts[a] += 1;
+            assert!((f64::from(lp) - 0.5f64.ln()).abs() < 1e-6);
+        }
+        assert_eq!((counts[0], counts[3]), (0, 0));
+        assert!(counts[1] > 900 && counts[2] > 900, "{counts:?}");
+        assert_eq!(argmax_masked(&logits, &mask), 1);
+        let lp = masked_log_probs(&logits, &mask);
+        assert_eq!(lp[0], f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let c = PpoConfig {
+            num_minibatches: 0,
+            ..PpoConfig::default()
+        };
+        assert!(c.validate().unwrap_err().starts_with("num_minibatches = 0"));
+        let c = PpoConfig {
+            gamma: 1.5,
+            ..PpoConfig::default()
+        };
+        assert!(c.validate().unwrap_err().starts_with("gamma = 1.5"));
+        let c = PpoConfig {
+            total_timesteps: 10,
+            ..PpoConfig::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("total_timesteps = 10")
+        );
+        assert!(PpoConfig::default().validate().is_ok());
+    }
+}
