@@ -138,6 +138,19 @@ impl<E: TrainEnv> VecEnv<E> {
             .collect()
     }
 
+    /// Each env's episode-seed generator (for checkpoints).
+    pub fn rngs(&self) -> Vec<ChaCha8Rng> {
+        self.slots.iter().map(|s| s.rng.clone()).collect()
+    }
+
+    /// Restore the episode-seed generators and start new episodes from them (after a resume).
+    pub fn restore(&mut self, rngs: Vec<ChaCha8Rng>) -> Vec<Vec<f32>> {
+        for (s, r) in self.slots.iter_mut().zip(rngs) {
+            s.rng = r;
+        }
+        self.reset()
+    }
+
     /// The action masks of every env.
     pub fn masks(&self) -> Vec<Vec<bool>> {
         self.slots.iter().map(|s| s.env.action_mask()).collect()

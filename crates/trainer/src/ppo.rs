@@ -409,6 +409,40 @@ impl<E: TrainEnv> Ppo<E> {
         &self.envs
     }
 
+    pub(crate) fn optim(&self) -> &ModuleOptimizer {
+        &self.optim
+    }
+
+    pub(crate) fn reward_scaler(&self) -> &RewardScaler {
+        &self.reward_scaler
+    }
+
+    pub(crate) fn rng(&self) -> &ChaCha8Rng {
+        &self.rng
+    }
+
+    pub(crate) fn load_optim(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let o = std::mem::replace(&mut self.optim, AdamConfig::new().init());
+        self.optim = o.load(path).map_err(|e| format!("{e:?}"))?;
+        Ok(())
+    }
+
+    /// After a resume: restore the streams and start fresh episodes.
+    pub(crate) fn restore_streams(
+        &mut self,
+        rng: ChaCha8Rng,
+        mut scaler: RewardScaler,
+        env_rngs: Vec<ChaCha8Rng>,
+    ) {
+        self.rng = rng;
+        scaler.returns.iter_mut().for_each(|g| *g = 0.0);
+        self.reward_scaler = scaler;
+        self.next_obs = self.envs.restore(env_rngs);
+        self.next_done = vec![0.0; self.cfg.num_envs];
+        self.started = Instant::now();
+        self.steps_at_start = self.global_step;
+    }
+
     fn normalize(&self, obs: &[Vec<f32>]) -> Vec<f32> {
         if self.cfg.norm_obs {
             obs.iter().flat_map(|o| self.obs_rms.normalize(o)).collect()
