@@ -651,3 +651,82 @@ fn evaluate_takes_a_user_trace_for_unshipped_scenarios_only() {
     );
     assert!(stderr.contains("selects no runnable scenario"), "{stderr}");
 }
+
+#[test]
+fn train_writes_a_run_that_resumes_and_exports_a_model() {
+    let dir = tempdir("train");
+    let runs = dir.join("runs").display().to_string();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ppo.toml");
+    let exported = dir.join("models/tiny.json");
+    let out = rlscale(&[
+        "train",
+        "--config",
+        &config.display().to_string(),
+        "--total-timesteps",
+        "4096",
+        "--runs",
+        &runs,
+        "--export",
+        &exported.display().to_string(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let run: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(run.len(), 1);
+    let run = &run[0];
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("mix18__default__1__"), "{name}");
+    let lines = |p: &std::path::Path| std::fs::read_to_string(p.join("metrics.jsonl")).unwrap();
+    let first = lines(run);
+    assert_eq!(
+        first.lines().count(),
+        2,
+        "two iterations of 8 envs × 256 steps"
+    );
+    let m: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(m["global_step"], 2048);
+    assert!(m["losses/value_loss"].as_f64().unwrap().is_finite());
+    assert!(m["charts/SPS"].as_f64().unwrap() > 0.0);
+
+    // The exported model names its schema and carries weights of the right shapes.
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert_eq!(model["format"], "rlscale-model");
+    assert_eq!(model["feature_names"].as_array().unwrap().len(), 22);
+    let actor = model["actor"].as_array().unwrap();
+    assert_eq!(actor[0]["d_in"], 22);
+    assert_eq!(actor.last().unwrap()["d_out"], 8);
+    assert_eq!(model["provenance"]["global_step"], 4096);
+
+    // Resuming extends the same run from its checkpoint.
+    let resumed = rlscale(&[
+        "train",
+        "--resume",
+        &run.display().to_string(),
+        "--total-timesteps",
+        "8192",
+    ]);
+    let (_, stderr) = text(&resumed);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming"), "{stderr}");
+    let all = lines(run);
+    assert_eq!(all.lines().count(), 4);
+    assert!(all.starts_with(&first), "earlier metrics are kept");
+    let last: serde_json::Value = serde_json::from_str(all.lines().last().unwrap()).unwrap();
+    assert_eq!(last["iteration"], 4);
+    assert_eq!(last["global_step"], 8192);
+
+    // A typo in the config names the file and the field, exit code 2.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[ppo]\ngama = 0.9\n").unwrap();
+    let out = rlscale(&["train", "--config", &bad.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("gama"),
+        "{stderr}"
+    );
+}

@@ -11,6 +11,7 @@ mod policy_spec;
 mod scenarios;
 mod select;
 mod simulate;
+mod train;
 mod tune;
 
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ enum Command {
     /// Tune a baseline's main knob per scenario (least cost at the SLO target) into
     /// configs/baselines/<law>-tuned.toml.
     Tune(tune::Args),
+    /// Train a PPO policy on a scenario mixture (configs/ppo.toml) into runs/, resumable, and export
+    /// the model file.
+    Train(train::Args),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&envs, args),
         Command::Evaluate(args) => evaluate::run(&envs, args),
         Command::Tune(args) => tune::run(&envs, args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::env::TrainEnv;
+use crate::export::FeatureRanges;
 use crate::norm::{RewardScaler, RunningMeanStd};
 use crate::ppo::{Ppo, PpoConfig};
 
@@ -71,6 +72,8 @@ pub struct TrainerState {
     pub global_step: u64,
     /// Observation statistics.
     pub obs_rms: RunningMeanStd,
+    /// Raw feature ranges seen.
+    pub feature_ranges: FeatureRanges,
     /// Reward scaler.
     pub reward_scaler: RewardScaler,
     /// The learner's stream (actions, minibatches).
@@ -141,6 +144,7 @@ impl<E: TrainEnv> Ppo<E> {
             iteration: self.iteration,
             global_step: self.global_step,
             obs_rms: self.obs_rms.clone(),
+            feature_ranges: self.feature_ranges.clone(),
             reward_scaler: self.reward_scaler().clone(),
             rng: RngState::of(self.rng()),
             env_rngs: self.envs().rngs().iter().map(RngState::of).collect(),
@@ -209,6 +213,7 @@ impl<E: TrainEnv> Ppo<E> {
         p.iteration = state.iteration;
         p.global_step = state.global_step;
         p.obs_rms = state.obs_rms;
+        p.feature_ranges = state.feature_ranges;
         let rng = state.rng.restore().map_err(mismatch)?;
         let env_rngs = state
             .env_rngs

@@ -14,6 +14,7 @@ pub mod env;
 pub mod net;
 pub mod norm;
 pub mod ppo;
+pub mod run;
 pub mod simenv;
 
 pub mod export;

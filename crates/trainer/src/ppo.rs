@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::env::{EpisodeEnd, TrainEnv, VecEnv};
+use crate::export::FeatureRanges;
 use crate::net::ActorCritic;
 use crate::norm::{RewardScaler, RunningMeanStd};
 
@@ -343,6 +344,8 @@ pub struct Ppo<E: TrainEnv> {
     optim: ModuleOptimizer,
     /// Observation statistics (identity when `norm_obs` is off).
     pub obs_rms: RunningMeanStd,
+    /// Range of every raw feature seen so far.
+    pub feature_ranges: FeatureRanges,
     reward_scaler: RewardScaler,
     rng: ChaCha8Rng,
     next_obs: Vec<Vec<f32>>,
@@ -381,6 +384,8 @@ impl<E: TrainEnv> Ppo<E> {
         let mut envs = VecEnv::new(envs, cfg.seed);
         let next_obs = envs.reset();
         let mut obs_rms = RunningMeanStd::new(obs_dim);
+        let mut feature_ranges = FeatureRanges::new(obs_dim);
+        next_obs.iter().for_each(|o| feature_ranges.observe(o));
         if cfg.norm_obs {
             obs_rms.update(&next_obs);
         }
@@ -393,6 +398,7 @@ impl<E: TrainEnv> Ppo<E> {
             model,
             optim,
             obs_rms,
+            feature_ranges,
             rng,
             next_obs,
             iteration: 0,
@@ -516,6 +522,7 @@ impl<E: TrainEnv> Ppo<E> {
             if cfg.norm_obs {
                 self.obs_rms.update(&step.obs);
             }
+            step.obs.iter().for_each(|o| self.feature_ranges.observe(o));
             // Bootstrap truncated episodes from the value of their final observation.
             let trunc: Vec<usize> = (0..n)
                 .filter(|&e| step.truncated[e] && !step.terminated[e])

@@ -1,0 +1,174 @@
+//! `rlscale train`'s configuration file and the pieces of a run that are not the algorithm: the run
+//! folder's name, the metrics line, and the export of the model file.
+
+use std::path::{Path, PathBuf};
+
+use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, OBS_SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+
+use crate::env::TrainEnv;
+use crate::export::{FORMAT, FORMAT_VERSION, ModelFile, ObsNorm};
+use crate::ppo::{IterStats, Ppo, PpoConfig};
+use crate::simenv::MixEntry;
+
+/// `configs/ppo.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Experiment name: part of the run folder's name and the exported model's default name.
+    #[serde(default = "default_exp")]
+    pub exp_name: String,
+    /// Write a checkpoint every this many iterations (and always at the end or on Ctrl-C).
+    #[serde(default = "default_every")]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept.
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// PPO hyperparameters (cleanrl's names).
+    #[serde(default)]
+    pub ppo: PpoConfig,
+    /// The training mixture; scenario paths are relative to this file's folder.
+    pub mix: Vec<MixEntry>,
+}
+
+fn default_exp() -> String {
+    "ppo".into()
+}
+
+fn default_every() -> u64 {
+    10
+}
+
+fn default_keep() -> usize {
+    3
+}
+
+impl TrainConfig {
+    /// Read and check `path`; errors name the file and the field.
+    pub fn load(path: &Path) -> Result<TrainConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cfg: TrainConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for m in &mut cfg.mix {
+            if m.scenario.is_relative() {
+                m.scenario = dir.join(&m.scenario);
+            }
+            // Absolute, so the run folder's copy of the config resumes from anywhere.
+            if let Ok(abs) = std::fs::canonicalize(&m.scenario) {
+                m.scenario = abs;
+            }
+        }
+        cfg.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Check the fields that are not PPO's.
+    pub fn validate(&self) -> Result<(), String> {
+        self.ppo.validate().map_err(|e| format!("ppo.{e}"))?;
+        if self.exp_name.is_empty()
+            || !self
+                .exp_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "exp_name = {:?}: use letters, digits, - and _",
+                self.exp_name
+            ));
+        }
+        if self.checkpoint_every == 0 {
+            return Err("checkpoint_every = 0: must be at least 1".into());
+        }
+        crate::simenv::check_mix(&self.mix)
+    }
+
+    /// The mixture's short name: the scenario id when there is one, else `mixN`.
+    pub fn mix_name(&self) -> String {
+        match self.mix.as_slice() {
+            [one] => one
+                .scenario
+                .file_stem()
+                .map_or("mix1".into(), |s| s.to_string_lossy().into_owned()),
+            many => format!("mix{}", many.len()),
+        }
+    }
+
+    /// `runs/{mix}__{exp}__{seed}__{unix time}`.
+    pub fn run_dir(&self, runs: &Path, unix_s: u64) -> PathBuf {
+        runs.join(format!(
+            "{}__{}__{}__{}",
+            self.mix_name(),
+            self.exp_name,
+            self.ppo.seed,
+            unix_s
+        ))
+    }
+}
+
+/// One JSONL line of metrics with cleanrl's names.
+pub fn metrics_line(s: &IterStats) -> serde_json::Value {
+    let mean = |f: &dyn Fn(&crate::env::EpisodeEnd) -> f64| {
+        if s.episodes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!(s.episodes.iter().map(f).sum::<f64>() / s.episodes.len() as f64)
+        }
+    };
+    let stat = |k: &'static str| {
+        move |e: &crate::env::EpisodeEnd| e.stats.iter().find(|(n, _)| *n == k).map_or(0.0, |x| x.1)
+    };
+    let num = |x: f64| {
+        if x.is_finite() {
+            serde_json::json!(x)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    serde_json::json!({
+        "global_step": s.global_step,
+        "iteration": s.iteration,
+        "charts/episodic_return": mean(&|e| e.ret),
+        "charts/episodic_length": mean(&|e| e.len as f64),
+        "charts/episodes": s.episodes.len(),
+        "charts/episodic_cost_usd": mean(&stat("cost_usd")),
+        "charts/episodic_slo_attainment_pct": mean(&stat("slo_attainment_pct")),
+        "charts/learning_rate": num(s.learning_rate),
+        "charts/SPS": num(s.sps),
+        "losses/value_loss": num(s.value_loss),
+        "losses/policy_loss": num(s.policy_loss),
+        "losses/entropy": num(s.entropy),
+        "losses/old_approx_kl": num(s.old_approx_kl),
+        "losses/approx_kl": num(s.approx_kl),
+        "losses/clipfrac": num(s.clipfrac),
+        "losses/explained_variance": num(s.explained_variance),
+    })
+}
+
+/// The model file of the learner's current network, with `provenance`.
+pub fn export<E: TrainEnv>(ppo: &Ppo<E>, provenance: serde_json::Value) -> ModelFile {
+    ModelFile {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        obs_schema_version: OBS_SCHEMA_VERSION,
+        feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+        obs_norm: if ppo.cfg.norm_obs {
+            ObsNorm::from_rms(&ppo.obs_rms)
+        } else {
+            // The network saw raw observations: an exact identity.
+            ObsNorm {
+                mean: vec![0.0; ppo.obs_rms.mean.len()],
+                var: vec![1.0; ppo.obs_rms.mean.len()],
+                epsilon: 0.0,
+                clip: f64::from(f32::MAX),
+            }
+        },
+        feature_ranges: ppo.feature_ranges.clone(),
+        actor: ppo.model.actor.to_dense(),
+        critic: ppo.model.critic.to_dense(),
+        activation: "tanh".into(),
+        action_deltas: ACTION_DELTAS.to_vec(),
+        provenance,
+    }
+}
