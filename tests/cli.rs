@@ -691,6 +691,42 @@ fn train_writes_a_run_that_resumes_and_exports_a_model() {
     assert!(m["losses/value_loss"].as_f64().unwrap().is_finite());
     assert!(m["charts/SPS"].as_f64().unwrap() > 0.0);
 
+    // TensorBoard's event file holds the same scalars, per global step (TFRecord framing: u64 length,
+    // u32 CRC, the Event protobuf, u32 CRC).
+    let events: Vec<_> = std::fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let bytes = std::fs::read(&events[0]).unwrap();
+    let mut scalars = Vec::new();
+    let mut at = 0;
+    while at + 12 <= bytes.len() {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let data = &bytes[at + 12..at + 12 + len];
+        at += 12 + len + 4;
+        let ev: tensorboard_proto::event::Event =
+            protobuf::Message::parse_from_bytes(data).unwrap();
+        for v in ev.get_summary().get_value() {
+            scalars.push((v.get_tag().to_string(), ev.get_step(), v.get_simple_value()));
+        }
+    }
+    assert_eq!(at, bytes.len(), "whole records");
+    let vl: Vec<_> = scalars
+        .iter()
+        .filter(|s| s.0 == "losses/value_loss")
+        .collect();
+    assert_eq!(vl.len(), 2, "{scalars:?}");
+    assert_eq!((vl[0].1, vl[1].1), (2048, 4096));
+    assert!((f64::from(vl[0].2) - m["losses/value_loss"].as_f64().unwrap()).abs() < 1e-3);
+    assert!(scalars.iter().any(|s| s.0 == "charts/SPS"));
+
     // The exported model names its schema and carries weights of the right shapes.
     let model: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();

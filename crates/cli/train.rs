@@ -4,6 +4,7 @@
 //! runs/{mix}__{exp}__{seed}__{unix time}/
 //!   config.toml      the resolved configuration (what --resume reads back)
 //!   metrics.jsonl    one line per iteration, cleanrl's metric names
+//!   events.out.tfevents.*  the same scalars for TensorBoard (`tensorboard --logdir runs`)
 //!   checkpoints/     ckpt-NNNNNN/ folders and `latest` (atomic; see rlscale_trainer::checkpoint)
 //!   model.json       the exported model (rlscale_trainer::export), at the end or on Ctrl-C
 //! ```
@@ -140,12 +141,21 @@ pub fn run(args: Args) -> Result<()> {
         )
         .expect("a valid template"),
     );
+    // TensorBoard event files beside the JSONL (a resumed run adds a second file; TensorBoard reads both).
+    let mut tb = tensorboard_rs::summary_writer::SummaryWriter::new(&dir);
     eprintln!("run folder: {}", dir.display());
     while !ppo.finished() && !stop.load(Ordering::SeqCst) {
         let s = ppo.iterate();
         let line = metrics_line(&s);
         writeln!(metrics, "{line}")
             .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+        if let Some(fields) = line.as_object() {
+            for (tag, v) in fields {
+                if let (true, Some(x)) = (tag.contains('/'), v.as_f64()) {
+                    tb.add_scalar(tag, x as f32, s.global_step as usize);
+                }
+            }
+        }
         let cost = line["charts/episodic_cost_usd"].as_f64();
         let slo = line["charts/episodic_slo_attainment_pct"].as_f64();
         let msg = format!(
@@ -165,6 +175,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     pb.finish_and_clear();
     metrics.flush().ok();
+    tb.flush();
+    // Dropping the writer stops its thread after the last event is on disk.
+    drop(tb);
     let ck = ppo.save_checkpoint(&ckpts, cfg.keep_checkpoints)?;
     let provenance = serde_json::json!({
         "config": cfg,
