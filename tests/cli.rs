@@ -584,7 +584,7 @@ fn evaluate_and_tune_refuse_bad_input() {
             "--scenarios",
             "steady-*",
         ],
-        &["model:models/x.json", "runtime"],
+        &["model:models/x.json", "cannot read the model file"],
     );
     assert_bad_input(
         &[
@@ -736,6 +736,29 @@ fn train_writes_a_run_that_resumes_and_exports_a_model() {
     assert_eq!(actor[0]["d_in"], 22);
     assert_eq!(actor.last().unwrap()["d_out"], 8);
     assert_eq!(model["provenance"]["global_step"], 4096);
+
+    // The exported file itself is what evaluate plays.
+    let spec = format!("model:{}", exported.display());
+    let ev = rlscale(&[
+        "evaluate",
+        "--policies",
+        &format!("{spec},hpa"),
+        "--scenarios",
+        "steady-8b-l4-v1",
+        "--seeds",
+        "1",
+        "--steps",
+        "120",
+        "--no-plots",
+        "--out",
+        &dir.join("eval").display().to_string(),
+    ]);
+    let (table, stderr) = text(&ev);
+    assert!(ev.status.success(), "{stderr}");
+    assert!(
+        table.contains(&format!("| steady-8b-l4-v1 | {spec} |")),
+        "{table}"
+    );
 
     // Resuming extends the same run from its checkpoint.
     let resumed = rlscale(&[

@@ -2,7 +2,7 @@
 //!
 //! The names are those of `rlscale_eval::policies`: a law with its peers' defaults (`hpa`, `keda`, `kpa`,
 //! `ray`, `apa`, `static`, `predictive`), `static:N`, `oracle`, or a named baseline file in
-//! `configs/baselines/` such as `hpa-tuned`. The runtime issue adds `model:PATH`.
+//! `configs/baselines/` such as `hpa-tuned`, or `model:PATH` (a trained model file).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -191,6 +191,10 @@ pub fn run(args: Args) -> Result<()> {
     });
     let model = export(&ppo, provenance);
     let out = dir.join("model.json");
+    // A diverged run (NaN weights) must not overwrite a good model file.
+    model
+        .validate(&out)
+        .context("the trained network cannot be exported")?;
     model
         .save(&out)
         .with_context(|| format!("cannot write {}", out.display()))?;

@@ -7,7 +7,8 @@
 //! * Any other name is a named baseline file `configs/baselines/<name>.toml`, such as the `*-tuned`
 //!   files `rlscale tune` writes: a base config and one tuned knob value per scenario.
 //! * `oracle` plays the hindsight schedule of [`crate::oracle`].
-//! * `model:PATH` is a trained model; it needs the runtime crate, which does not exist yet.
+//! * `model:PATH` is a trained model file, played by `rlscale_runtime::ModelPolicy` (the model alone;
+//!   the runtime's guardrails and fallback come with issue #5).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,11 +43,14 @@ pub enum PolicyError {
     /// `static:x`.
     #[error("policy `{0}`: static:N needs a whole number of replicas")]
     BadStatic(String),
-    /// `model:PATH` before the runtime exists.
-    #[error(
-        "policy `{0}`: trained models are evaluated through the runtime crate, which is not built yet (issue #5)"
-    )]
-    ModelUnsupported(String),
+    /// `model:PATH` whose file cannot be loaded.
+    #[error("policy `{policy}`: {source}")]
+    Model {
+        /// What was written.
+        policy: String,
+        /// Why the model file was refused.
+        source: rlscale_runtime::LoadError,
+    },
     /// A named baseline file that cannot be read or parsed.
     #[error("{path}: {message}")]
     File {
@@ -150,6 +154,13 @@ pub enum PolicyChoice {
     },
     /// The hindsight schedule.
     Oracle(OracleConfig),
+    /// A trained model file (`model:PATH`), played by the runtime's model policy.
+    Model {
+        /// Label in tables (`model:PATH` as written).
+        label: String,
+        /// The validated model.
+        model: Arc<rlscale_runtime::ModelFile>,
+    },
 }
 
 impl PolicyChoice {
@@ -159,8 +170,17 @@ impl PolicyChoice {
         if name == "oracle" {
             return Ok(PolicyChoice::Oracle(OracleConfig::default()));
         }
-        if name.starts_with("model:") {
-            return Err(PolicyError::ModelUnsupported(name.to_string()));
+        if let Some(path) = name.strip_prefix("model:") {
+            let model = rlscale_runtime::ModelFile::load(Path::new(path)).map_err(|source| {
+                PolicyError::Model {
+                    policy: name.to_string(),
+                    source,
+                }
+            })?;
+            return Ok(PolicyChoice::Model {
+                label: name.to_string(),
+                model: Arc::new(model),
+            });
         }
         if let Some(n) = name.strip_prefix("static:") {
             let n: u32 = n
@@ -220,6 +240,7 @@ impl PolicyChoice {
             PolicyChoice::Baseline { label, .. } => label.clone(),
             PolicyChoice::Named { label, .. } => label.clone(),
             PolicyChoice::Oracle(_) => "oracle".into(),
+            PolicyChoice::Model { label, .. } => label.clone(),
         }
     }
 
@@ -242,7 +263,7 @@ impl PolicyChoice {
                     Some(file.base.with_knob(entry.value))
                 }
             }
-            PolicyChoice::Oracle(_) => None,
+            PolicyChoice::Oracle(_) | PolicyChoice::Model { .. } => None,
         })
     }
 
@@ -261,7 +282,18 @@ impl PolicyChoice {
                 scenario.file.control_interval_s,
             )));
         }
-        let config = self.config_for(scenario)?.expect("not the oracle");
+        if let PolicyChoice::Model { label, model } = self {
+            let r = scenario.file.replicas;
+            return Ok(Box::new(rlscale_runtime::ModelPolicy::new(
+                model.clone(),
+                r.min,
+                r.max,
+                label.clone(),
+            )));
+        }
+        let config = self
+            .config_for(scenario)?
+            .expect("not the oracle or a model");
         let r = scenario.file.replicas;
         if let BaselineConfig::Static(StaticConfig { replicas: Some(n) }) = &config
             && (*n < r.min || *n > r.max)

@@ -17,9 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::env::TrainEnv;
-use crate::export::FeatureRanges;
 use crate::norm::{RewardScaler, RunningMeanStd};
 use crate::ppo::{Ppo, PpoConfig};
+use rlscale_runtime::model::FeatureRanges;
 
 /// Version of the checkpoint layout.
 pub const CHECKPOINT_VERSION: u32 = 1;

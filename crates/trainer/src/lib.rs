@@ -17,8 +17,6 @@ pub mod ppo;
 pub mod run;
 pub mod simenv;
 
-pub mod export;
-
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, synced, then renamed over
 /// `path`, so a crash leaves either the old file or the new one, never half of one.
 pub fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

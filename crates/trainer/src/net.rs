@@ -11,20 +11,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, StandardNormal};
-use serde::{Deserialize, Serialize};
-
-/// One dense layer as plain numbers: `y = x · weight + bias`, `weight[i][o]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dense {
-    /// Input size.
-    pub d_in: usize,
-    /// Output size.
-    pub d_out: usize,
-    /// Row-major `[d_in][d_out]`.
-    pub weight: Vec<f32>,
-    /// `[d_out]`.
-    pub bias: Vec<f32>,
-}
+pub use rlscale_runtime::Dense;
 
 /// A tanh MLP: tanh after every layer but the last.
 #[derive(Module, Debug)]

@@ -25,9 +25,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::env::{EpisodeEnd, TrainEnv, VecEnv};
-use crate::export::FeatureRanges;
 use crate::net::ActorCritic;
 use crate::norm::{RewardScaler, RunningMeanStd};
+use rlscale_runtime::model::FeatureRanges;
 
 /// The logit given to a masked action.
 pub const MASKED_LOGIT: f32 = -1e9;

@@ -7,9 +7,9 @@ use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, OBS_SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 
 use crate::env::TrainEnv;
-use crate::export::{FORMAT, FORMAT_VERSION, ModelFile, ObsNorm};
 use crate::ppo::{IterStats, Ppo, PpoConfig};
 use crate::simenv::MixEntry;
+use rlscale_runtime::model::{FORMAT, FORMAT_VERSION, ModelFile, ObsNorm};
 
 /// `configs/ppo.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +154,12 @@ pub fn export<E: TrainEnv>(ppo: &Ppo<E>, provenance: serde_json::Value) -> Model
         obs_schema_version: OBS_SCHEMA_VERSION,
         feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
         obs_norm: if ppo.cfg.norm_obs {
-            ObsNorm::from_rms(&ppo.obs_rms)
+            ObsNorm {
+                mean: ppo.obs_rms.mean.clone(),
+                var: ppo.obs_rms.var.clone(),
+                epsilon: crate::norm::EPSILON,
+                clip: crate::norm::CLIP,
+            }
         } else {
             // The network saw raw observations: an exact identity.
             ObsNorm {

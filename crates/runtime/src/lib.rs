@@ -1,0 +1,85 @@
+//! rlscale's decision runtime: loads a trained model file without burn and turns a
+//! [`rlscale_core::MetricsSnapshot`] into a replica decision.
+//!
+//! This first part holds the model file ([`model`]): its format, a loader that refuses anything it
+//! cannot trust (another format or schema, bad shapes, non-finite numbers), the plain-Rust forward
+//! pass, and [`ModelPolicy`], the model as a [`Policy`]. Input checks, out-of-distribution detection,
+//! guardrails and the fallback law come with issue #5.
+#![warn(missing_docs)]
+
+pub mod model;
+
+use std::sync::Arc;
+
+use rlscale_core::{
+    ActionSpace, Decision, MetricsSnapshot, Policy, Reason, SimTime, Source, features,
+};
+
+pub use model::{Dense, LoadError, ModelFile};
+
+/// A model as a policy: features of the snapshot, the masked argmax of the logits, applied as a
+/// replica delta to the target it asked for last (the current replicas on the first call), within
+/// `[min, max]`.
+#[derive(Debug, Clone)]
+pub struct ModelPolicy {
+    model: Arc<ModelFile>,
+    space: ActionSpace,
+    name: String,
+    target: Option<u32>,
+}
+
+impl ModelPolicy {
+    /// A policy from `model` for a target bounded by `[min, max]`, named `name` in tables.
+    pub fn new(model: Arc<ModelFile>, min: u32, max: u32, name: impl Into<String>) -> Self {
+        ModelPolicy {
+            model,
+            space: ActionSpace::new(min.min(max), max),
+            name: name.into(),
+            target: None,
+        }
+    }
+
+    /// The action index the model picks for `snapshot` at replica count `current`.
+    pub fn action(&self, snapshot: &MetricsSnapshot, current: u32) -> usize {
+        let obs = features(snapshot);
+        let logits = self.model.logits(&obs.0);
+        let mask = self.space.mask(current);
+        let mut best = rlscale_core::action::HOLD;
+        let mut best_l = f32::NEG_INFINITY;
+        for (a, (&l, &ok)) in logits.iter().zip(mask.iter()).enumerate() {
+            if ok && l > best_l {
+                best = a;
+                best_l = l;
+            }
+        }
+        best
+    }
+}
+
+impl Policy for ModelPolicy {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn decide(&mut self, snapshot: &MetricsSnapshot, _now: SimTime) -> Decision {
+        let current = self
+            .space
+            .clamp(self.target.unwrap_or_else(|| snapshot.current_replicas()));
+        let a = self.action(snapshot, current);
+        let replicas = self.space.apply_index(current, a);
+        self.target = Some(replicas);
+        Decision {
+            replicas,
+            source: Source::Model,
+            reason: match replicas.cmp(&current) {
+                std::cmp::Ordering::Greater => Reason::ScaleUp,
+                std::cmp::Ordering::Less => Reason::ScaleDown,
+                std::cmp::Ordering::Equal => Reason::Hold,
+            },
+        }
+    }
+
+    fn reset(&mut self) {
+        self.target = None;
+    }
+}

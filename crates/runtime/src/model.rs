@@ -1,0 +1,545 @@
+//! The portable model file (`models/<name>.json`): everything the runtime needs to act, without burn.
+//!
+//! ```text
+//! {
+//!   "format": "rlscale-model",
+//!   "format_version": 1,
+//!   "obs_schema_version": 1,                 // rlscale_core::OBS_SCHEMA_VERSION
+//!   "feature_names": ["log_load_1m", ...],   // rlscale_core::FEATURE_NAMES, in input order
+//!   "obs_norm": { "mean": [...], "var": [...], "epsilon": 1e-8, "clip": 10.0 },  // frozen at export
+//!   "feature_ranges": { "min": [...], "max": [...] },  // raw features seen in training
+//!   "actor": [ { "d_in": 22, "d_out": 64, "weight": [...], "bias": [...] }, ... ],  // tanh between
+//!   "critic": [ ... ],                       // same shape, one output (kept for diagnostics)
+//!   "activation": "tanh",
+//!   "action_deltas": [-4, -2, -1, 0, 1, 2, 4, 8],
+//!   "provenance": { "config": {...}, "seed": 1, "git_revision": "...", "scenario_mix": [...],
+//!                   "global_step": 123, "validation": {...} }
+//! }
+//! ```
+//!
+//! The policy is `argmax(actor(clip((x − mean) / sqrt(var + epsilon), −clip, clip)))` over the actions
+//! the mask allows; `weight` is row-major `[d_in][d_out]` (`y = x · W + b`).
+
+use std::path::{Path, PathBuf};
+
+use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+
+/// One dense layer as plain numbers: `y = x · weight + bias`, `weight[i][o]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dense {
+    /// Input size.
+    pub d_in: usize,
+    /// Output size.
+    pub d_out: usize,
+    /// Row-major `[d_in][d_out]`.
+    pub weight: Vec<f32>,
+    /// `[d_out]`.
+    pub bias: Vec<f32>,
+}
+
+/// The `format` tag.
+pub const FORMAT: &str = "rlscale-model";
+/// The file format's version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Frozen observation normalisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObsNorm {
+    /// Per-feature mean.
+    pub mean: Vec<f64>,
+    /// Per-feature variance.
+    pub var: Vec<f64>,
+    /// Added to the variance.
+    pub epsilon: f64,
+    /// Normalised values are clipped to ±clip.
+    pub clip: f64,
+}
+
+/// Per-feature range of the raw features seen in training (for out-of-distribution checks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureRanges {
+    /// Smallest value seen.
+    pub min: Vec<f32>,
+    /// Largest value seen.
+    pub max: Vec<f32>,
+}
+
+impl FeatureRanges {
+    /// Empty ranges for `n` features.
+    pub fn new(n: usize) -> Self {
+        FeatureRanges {
+            min: vec![f32::INFINITY; n],
+            max: vec![f32::NEG_INFINITY; n],
+        }
+    }
+
+    /// Widen by one raw observation.
+    pub fn observe(&mut self, x: &[f32]) {
+        for ((lo, hi), &v) in self.min.iter_mut().zip(self.max.iter_mut()).zip(x) {
+            if v.is_finite() {
+                *lo = lo.min(v);
+                *hi = hi.max(v);
+            }
+        }
+    }
+}
+
+/// The model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The feature schema the model was trained on.
+    pub obs_schema_version: u32,
+    /// Feature names, in input order.
+    pub feature_names: Vec<String>,
+    /// Frozen observation normalisation.
+    pub obs_norm: ObsNorm,
+    /// Raw feature ranges seen in training.
+    pub feature_ranges: FeatureRanges,
+    /// Policy layers, tanh between them.
+    pub actor: Vec<Dense>,
+    /// Value layers, tanh between them.
+    pub critic: Vec<Dense>,
+    /// Hidden activation.
+    pub activation: String,
+    /// Replica delta of each action.
+    pub action_deltas: Vec<i32>,
+    /// Where the model came from.
+    pub provenance: serde_json::Value,
+}
+
+/// Why a model file was refused. Each failure is its own variant, and names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read the model file: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        message: String,
+    },
+    /// Not JSON of the model-file shape.
+    #[error("{path}: not an rlscale model file: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// Another format, or another version of ours.
+    #[error(
+        "{path}: format `{format}` version {version}; this build reads `{FORMAT}` version {FORMAT_VERSION}"
+    )]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Its `format`.
+        format: String,
+        /// Its `format_version`.
+        version: u32,
+    },
+    /// Trained on another feature schema: refused, never silently misread.
+    #[error(
+        "{path}: trained on feature schema {found}; this build computes schema {OBS_SCHEMA_VERSION} ({detail})"
+    )]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Its `obs_schema_version`.
+        found: u32,
+        /// What differs.
+        detail: String,
+    },
+    /// Layer or vector sizes that do not chain.
+    #[error("{path}: {field}: {message}")]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// The field, e.g. `actor[1].weight`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// NaN or infinite numbers.
+    #[error("{path}: {field}[{index}] is {value}, not a finite number")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The field.
+        field: String,
+        /// The first bad index.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+}
+
+impl ModelFile {
+    /// Write atomically: a temporary file beside `path`, synced, then renamed.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            name.unwrap_or_default(),
+            std::process::id()
+        ));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Read and validate `path` (see [`ModelFile::validate`]).
+    pub fn load(path: &Path) -> Result<ModelFile, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parse and validate a model file's text; `path` is used in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<ModelFile, LoadError> {
+        // Check the format tag first, so another file type gets the clearer error.
+        #[derive(Deserialize)]
+        struct Head {
+            format: Option<String>,
+            format_version: Option<u32>,
+        }
+        let parse = |e: serde_json::Error| LoadError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let head: Head = serde_json::from_str(text).map_err(parse)?;
+        let (format, version) = (
+            head.format.unwrap_or_default(),
+            head.format_version.unwrap_or(0),
+        );
+        if format != FORMAT || version != FORMAT_VERSION {
+            return Err(LoadError::Format {
+                path: path.to_path_buf(),
+                format,
+                version,
+            });
+        }
+        let m: ModelFile = serde_json::from_str(text).map_err(parse)?;
+        m.validate(path)?;
+        Ok(m)
+    }
+
+    /// Check the schema (version, and names in order, equal to `rlscale_core`'s), the layer shapes and
+    /// that every number is finite.
+    pub fn validate(&self, path: &Path) -> Result<(), LoadError> {
+        let p = || path.to_path_buf();
+        if self.obs_schema_version != OBS_SCHEMA_VERSION {
+            return Err(LoadError::Schema {
+                path: p(),
+                found: self.obs_schema_version,
+                detail: "feature schema version differs".into(),
+            });
+        }
+        if self.feature_names.len() != N_FEATURES
+            || self
+                .feature_names
+                .iter()
+                .zip(FEATURE_NAMES)
+                .any(|(a, b)| a.as_str() != b)
+        {
+            let first = (0..N_FEATURES.max(self.feature_names.len())).find(|&i| {
+                self.feature_names.get(i).map(String::as_str) != FEATURE_NAMES.get(i).copied()
+            });
+            return Err(LoadError::Schema {
+                path: p(),
+                found: self.obs_schema_version,
+                detail: match first {
+                    Some(i) => format!(
+                        "feature {i} is {:?}, expected {:?}",
+                        self.feature_names.get(i),
+                        FEATURE_NAMES.get(i)
+                    ),
+                    None => "feature names differ".into(),
+                },
+            });
+        }
+        let shape = |field: String, message: String| LoadError::Shape {
+            path: p(),
+            field,
+            message,
+        };
+        if self.action_deltas != ACTION_DELTAS {
+            return Err(shape(
+                "action_deltas".into(),
+                format!("{:?}, expected {ACTION_DELTAS:?}", self.action_deltas),
+            ));
+        }
+        if self.activation != "tanh" {
+            return Err(shape(
+                "activation".into(),
+                format!("`{}`, only `tanh` is supported", self.activation),
+            ));
+        }
+        let finite = |field: &str, xs: &mut dyn Iterator<Item = f64>| -> Result<(), LoadError> {
+            for (index, value) in xs.enumerate() {
+                if !value.is_finite() {
+                    return Err(LoadError::NonFinite {
+                        path: p(),
+                        field: field.to_string(),
+                        index,
+                        value,
+                    });
+                }
+            }
+            Ok(())
+        };
+        let n = &self.obs_norm;
+        for (field, len) in [
+            ("obs_norm.mean", n.mean.len()),
+            ("obs_norm.var", n.var.len()),
+            ("feature_ranges.min", self.feature_ranges.min.len()),
+            ("feature_ranges.max", self.feature_ranges.max.len()),
+        ] {
+            if len != N_FEATURES {
+                return Err(shape(
+                    field.into(),
+                    format!("{len} values, expected {N_FEATURES}"),
+                ));
+            }
+        }
+        finite("obs_norm.mean", &mut n.mean.iter().copied())?;
+        finite("obs_norm.var", &mut n.var.iter().copied())?;
+        if n.var.iter().any(|&v| v < 0.0) || !(n.epsilon >= 0.0 && n.clip > 0.0) {
+            return Err(shape(
+                "obs_norm".into(),
+                "var, epsilon must be >= 0 and clip > 0".into(),
+            ));
+        }
+        for (name, layers, out) in [
+            ("actor", &self.actor, N_ACTIONS),
+            ("critic", &self.critic, 1),
+        ] {
+            if layers.is_empty() {
+                return Err(shape(name.into(), "no layers".into()));
+            }
+            let mut d = N_FEATURES;
+            for (i, l) in layers.iter().enumerate() {
+                let f = format!("{name}[{i}]");
+                if l.d_in != d {
+                    return Err(shape(f, format!("d_in {} but the input has {d}", l.d_in)));
+                }
+                if l.weight.len() != l.d_in * l.d_out || l.bias.len() != l.d_out {
+                    return Err(shape(
+                        f,
+                        format!(
+                            "weight has {} values and bias {}, expected {} × {} and {}",
+                            l.weight.len(),
+                            l.bias.len(),
+                            l.d_in,
+                            l.d_out,
+                            l.d_out
+                        ),
+                    ));
+                }
+                finite(
+                    &format!("{f}.weight"),
+                    &mut l.weight.iter().map(|&x| f64::from(x)),
+                )?;
+                finite(
+                    &format!("{f}.bias"),
+                    &mut l.bias.iter().map(|&x| f64::from(x)),
+                )?;
+                d = l.d_out;
+            }
+            if d != out {
+                return Err(shape(
+                    format!("{name}[{}].d_out", layers.len() - 1),
+                    format!("{d}, expected {out}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Normalise one raw observation as in training.
+    pub fn normalize(&self, x: &[f32]) -> Vec<f32> {
+        let n = &self.obs_norm;
+        x.iter()
+            .zip(&n.mean)
+            .zip(&n.var)
+            .map(|((&v, &m), &s)| {
+                ((f64::from(v) - m) / (s + n.epsilon).sqrt()).clamp(-n.clip, n.clip) as f32
+            })
+            .collect()
+    }
+
+    /// The policy's logits for one raw observation.
+    pub fn logits(&self, raw: &[f32]) -> Vec<f32> {
+        mlp(&self.actor, self.normalize(raw))
+    }
+
+    /// The value estimate for one raw observation.
+    pub fn value(&self, raw: &[f32]) -> f32 {
+        mlp(&self.critic, self.normalize(raw))[0]
+    }
+}
+
+/// A tanh MLP over plain vectors: tanh after every layer but the last.
+pub fn mlp(layers: &[Dense], mut x: Vec<f32>) -> Vec<f32> {
+    let last = layers.len().saturating_sub(1);
+    for (k, l) in layers.iter().enumerate() {
+        let mut y = l.bias.clone();
+        for (i, &xi) in x.iter().enumerate() {
+            let row = &l.weight[i * l.d_out..(i + 1) * l.d_out];
+            for (yo, &w) in y.iter_mut().zip(row) {
+                *yo += xi * w;
+            }
+        }
+        if k < last {
+            y.iter_mut().for_each(|v| *v = v.tanh());
+        }
+        x = y;
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid model file: 22 → 4 → 8 actor, 22 → 1 critic, identity normalisation.
+    fn good() -> ModelFile {
+        let layer = |d_in: usize, d_out: usize| Dense {
+            d_in,
+            d_out,
+            weight: (0..d_in * d_out)
+                .map(|i| (i % 7) as f32 * 0.01 - 0.03)
+                .collect(),
+            bias: vec![0.0; d_out],
+        };
+        ModelFile {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            obs_schema_version: OBS_SCHEMA_VERSION,
+            feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            obs_norm: ObsNorm {
+                mean: vec![0.0; N_FEATURES],
+                var: vec![1.0; N_FEATURES],
+                epsilon: 1e-8,
+                clip: 10.0,
+            },
+            feature_ranges: FeatureRanges {
+                min: vec![0.0; N_FEATURES],
+                max: vec![1.0; N_FEATURES],
+            },
+            actor: vec![layer(N_FEATURES, 4), layer(4, N_ACTIONS)],
+            critic: vec![layer(N_FEATURES, 1)],
+            activation: "tanh".into(),
+            action_deltas: ACTION_DELTAS.to_vec(),
+            provenance: serde_json::json!({}),
+        }
+    }
+
+    fn load_text(m: &serde_json::Value) -> Result<ModelFile, LoadError> {
+        ModelFile::from_json(&m.to_string(), Path::new("m.json"))
+    }
+
+    #[test]
+    fn each_failure_is_its_own_clear_error() {
+        let ok = serde_json::to_value(good()).unwrap();
+        assert!(load_text(&ok).is_ok());
+        let with = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = ok.clone();
+            f(&mut v);
+            load_text(&v).unwrap_err()
+        };
+        let e = ModelFile::from_json("{not json", Path::new("m.json")).unwrap_err();
+        assert!(matches!(e, LoadError::Parse { .. }), "{e}");
+        let e = with(&|v| v["format"] = "onnx".into());
+        assert!(
+            matches!(e, LoadError::Format { .. }) && e.to_string().contains("`onnx`"),
+            "{e}"
+        );
+        let e = with(&|v| v["format_version"] = 2.into());
+        assert!(matches!(e, LoadError::Format { version: 2, .. }), "{e}");
+        let e = with(&|v| v["obs_schema_version"] = 0.into());
+        assert!(matches!(e, LoadError::Schema { found: 0, .. }), "{e}");
+        let e = with(&|v| v["feature_names"][3] = "queue".into());
+        assert!(
+            matches!(e, LoadError::Schema { .. }) && e.to_string().contains("feature 3"),
+            "{e}"
+        );
+        let e = with(&|v| v["actor"][1]["d_in"] = 5.into());
+        assert!(
+            matches!(e, LoadError::Shape { .. }) && e.to_string().contains("actor[1]"),
+            "{e}"
+        );
+        let e = with(&|v| {
+            v["critic"][0]["bias"] = serde_json::json!([0.0, 0.0]);
+        });
+        assert!(matches!(e, LoadError::Shape { .. }), "{e}");
+        // JSON has no NaN or infinity: an out-of-range number is a parse error naming the column...
+        let e = with(&|v| v["actor"][0]["weight"][5] = serde_json::json!(1e300));
+        assert!(
+            matches!(e, LoadError::Parse { .. }) && e.to_string().contains("column"),
+            "{e}"
+        );
+        // ...and a model built in memory (the trainer's export) is checked for NaN before use.
+        let mut m = good();
+        m.actor[0].weight[5] = f32::NAN;
+        let e = m.validate(Path::new("m.json")).unwrap_err();
+        assert!(
+            matches!(e, LoadError::NonFinite { index: 5, .. })
+                && e.to_string().contains("actor[0].weight[5]"),
+            "{e}"
+        );
+        let e = ModelFile::load(Path::new("/nonexistent/model.json")).unwrap_err();
+        assert!(
+            matches!(e, LoadError::Io { .. }) && e.to_string().contains("/nonexistent/model.json"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn forward_pass_by_hand() {
+        let mut m = good();
+        // One layer per head, so the output is x·W + b with no activation.
+        m.actor = vec![Dense {
+            d_in: N_FEATURES,
+            d_out: N_ACTIONS,
+            weight: (0..N_FEATURES * N_ACTIONS)
+                .map(|i| {
+                    if i % N_ACTIONS == i / N_ACTIONS % N_ACTIONS {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            bias: (0..N_ACTIONS).map(|o| o as f32).collect(),
+        }];
+        let mut x = vec![0.0f32; N_FEATURES];
+        x[2] = 0.5; // feeds output 2
+        let l = m.logits(&x);
+        assert!((l[2] - (2.0 + 0.5)).abs() < 1e-6, "{l:?}");
+        assert!((l[3] - 3.0).abs() < 1e-6);
+        // Normalisation clips.
+        m.obs_norm.mean[2] = 0.0;
+        m.obs_norm.var[2] = 1e-6;
+        x[2] = 1.0;
+        assert_eq!(m.normalize(&x)[2], 10.0);
+    }
+}

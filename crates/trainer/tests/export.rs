@@ -1,0 +1,71 @@
+//! The exported model file is the network: the runtime's plain-Rust forward pass (no burn) gives the
+//! same logits and values as burn's on fixed inputs, within 1e-5.
+
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rlscale_core::N_FEATURES;
+use rlscale_runtime::ModelFile;
+use rlscale_trainer::ppo::{Ppo, PpoConfig};
+use rlscale_trainer::run::export;
+use rlscale_trainer::simenv::{MixEntry, SimTrainEnv};
+
+#[test]
+fn runtime_forward_equals_burn_forward() {
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envs/bursty-8b-l4-v1.toml");
+    let mix: std::sync::Arc<[MixEntry]> = vec![MixEntry {
+        scenario,
+        weight: 1.0,
+        steps: 64,
+        max_offset_s: 0.0,
+        rate_scale: [1.0, 1.0],
+    }]
+    .into();
+    let cfg = PpoConfig {
+        num_envs: 2,
+        num_steps: 64,
+        num_minibatches: 2,
+        total_timesteps: 256,
+        norm_obs: true,
+        norm_reward: true,
+        ..PpoConfig::default()
+    };
+    let envs = (0..2).map(|_| SimTrainEnv::new(mix.clone())).collect();
+    let mut ppo = Ppo::new(cfg, envs).unwrap();
+    // Two updates move the weights and the normalisation away from their initial values.
+    ppo.iterate();
+    ppo.iterate();
+    let file = export(&ppo, serde_json::json!({"test": true}));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.json");
+    file.save(&path).unwrap();
+    let loaded = ModelFile::load(&path).unwrap();
+    assert!(loaded == file, "the file round-trips exactly");
+
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let dev = Device::default();
+    let net = ppo.model.valid();
+    let mut worst = 0.0f32;
+    for _ in 0..50 {
+        let raw: Vec<f32> = (0..N_FEATURES)
+            .map(|_| rng.random_range(-2.0..6.0))
+            .collect();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(loaded.normalize(&raw), [1, N_FEATURES]),
+            &dev,
+        );
+        let burn_logits = net
+            .logits(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let burn_value = net.value(x).into_data().try_to_vec::<f32>().unwrap()[0];
+        let rt_logits = loaded.logits(&raw);
+        for (a, b) in burn_logits.iter().zip(&rt_logits) {
+            worst = worst.max((a - b).abs());
+        }
+        worst = worst.max((burn_value - loaded.value(&raw)).abs());
+    }
+    assert!(worst < 1e-5, "largest difference {worst}");
+}
