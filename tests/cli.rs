@@ -789,3 +789,86 @@ fn train_writes_a_run_that_resumes_and_exports_a_model() {
         "{stderr}"
     );
 }
+
+#[test]
+fn train_validates_on_held_out_episodes_and_keeps_the_best() {
+    let dir = tempdir("train-validation");
+    let envs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs");
+    let cfg = dir.join("small.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"exp_name = "small"
+[ppo]
+num_envs = 2
+num_steps = 64
+num_minibatches = 2
+total_timesteps = 384
+norm_obs = true
+norm_reward = true
+[validation]
+every = 1
+steps = 60
+seeds = [1001]
+scenarios = ["{steady}"]
+[[mix]]
+scenario = "{bursty}"
+steps = 100
+"#,
+            steady = envs.join("steady-8b-l4-v1.toml").display(),
+            bursty = envs.join("bursty-8b-l4-v1.toml").display(),
+        ),
+    )
+    .unwrap();
+    let runs = dir.join("runs");
+    let out = rlscale(&[
+        "train",
+        "--config",
+        &cfg.display().to_string(),
+        "--runs",
+        &runs.display().to_string(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        run.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("bursty-8b-l4-v1__small__1__")
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let objectives: Vec<f64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| v["charts/validation_objective_usd"].as_f64().unwrap())
+        .collect();
+    assert_eq!(objectives.len(), 3, "validated every iteration");
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("best/best.json")).unwrap())
+            .unwrap();
+    let min = objectives.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(
+        best["objective_usd"].as_f64(),
+        Some(min),
+        "the best is the lowest objective"
+    );
+    assert!(best["hpa"]["objective_usd"].as_f64().unwrap() > 0.0);
+    // The best model is a loadable model file.
+    let spec = format!("model:{}", run.join("best/model.json").display());
+    let ev = rlscale(&[
+        "simulate",
+        "--scenario",
+        "steady-8b-l4-v1",
+        "--policy",
+        &spec,
+        "--steps",
+        "30",
+    ]);
+    assert!(ev.status.success(), "{}", text(&ev).1);
+}

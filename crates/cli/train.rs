@@ -6,7 +6,8 @@
 //!   metrics.jsonl    one line per iteration, cleanrl's metric names
 //!   events.out.tfevents.*  the same scalars for TensorBoard (`tensorboard --logdir runs`)
 //!   checkpoints/     ckpt-NNNNNN/ folders and `latest` (atomic; see rlscale_trainer::checkpoint)
-//!   model.json       the exported model (rlscale_trainer::export), at the end or on Ctrl-C
+//!   model.json       the exported model (rlscale_runtime::model), at the end or on Ctrl-C
+//!   best/            the best network on validation so far: model.json, best.json, its checkpoint
 //! ```
 
 use std::io::Write;
@@ -17,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use rlscale_eval::matrix::run_one;
+use rlscale_eval::oracle::{self, OracleConfig};
+use rlscale_eval::policies::PolicyChoice;
 use rlscale_trainer::checkpoint;
 use rlscale_trainer::ppo::Ppo;
 use rlscale_trainer::run::{TrainConfig, export, metrics_line};
@@ -45,6 +49,32 @@ pub struct Args {
     /// Also copy the exported model here (e.g. models/default.json).
     #[arg(long, value_name = "PATH")]
     pub export: Option<PathBuf>,
+}
+
+/// The held-out episodes, loaded once, with each one's oracle bound.
+struct Validation {
+    every: u64,
+    episodes: Vec<(Arc<rlscale_sim::Scenario>, u64, rlscale_eval::oracle::Bound)>,
+}
+
+/// Mean objective $, SLO attainment % and GPU $ of `policy` over the validation episodes.
+fn validate(v: &Validation, policy: &PolicyChoice) -> Result<(f64, f64, f64)> {
+    use rayon::prelude::*;
+    let runs: Vec<_> = v
+        .episodes
+        .par_iter()
+        .map(|(sc, seed, bound)| run_one(sc, policy, *seed, *bound, false))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("validation: {e}"))?;
+    let n = runs.len().max(1) as f64;
+    Ok((
+        runs.iter().map(|r| r.objective_usd).sum::<f64>() / n,
+        runs.iter()
+            .map(|r| r.summary.slo_attainment_pct)
+            .sum::<f64>()
+            / n,
+        runs.iter().map(|r| r.summary.cost_usd).sum::<f64>() / n,
+    ))
 }
 
 fn git_revision() -> String {
@@ -126,6 +156,45 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
 
+    // Validation: the held-out episodes, and default HPA's score on them for reference.
+    let validation = match &cfg.validation {
+        Some(vc) => {
+            let mut episodes = Vec::new();
+            for path in &vc.scenarios {
+                let base = rlscale_sim::Scenario::load(path, &Default::default())?;
+                let steps = vc.steps.min(base.file.max_episode_steps);
+                let sc = Arc::new(rlscale_sim::Scenario::load(
+                    path,
+                    &rlscale_sim::Overrides {
+                        max_episode_steps: Some(steps),
+                        ..Default::default()
+                    },
+                )?);
+                for &seed in &vc.seeds {
+                    let bound = oracle::plan(&sc, seed, steps, OracleConfig::default()).bound;
+                    episodes.push((sc.clone(), seed, bound));
+                }
+            }
+            Some(Validation {
+                every: vc.every,
+                episodes,
+            })
+        }
+        None => None,
+    };
+    let hpa_score = match &validation {
+        Some(v) => {
+            let hpa = PolicyChoice::parse("hpa", std::path::Path::new("."))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(validate(v, &hpa)?)
+        }
+        None => None,
+    };
+    let best_path = dir.join("best").join("best.json");
+    let mut best: Option<serde_json::Value> = std::fs::read_to_string(&best_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+
     let metrics_path = dir.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
@@ -146,7 +215,50 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!("run folder: {}", dir.display());
     while !ppo.finished() && !stop.load(Ordering::SeqCst) {
         let s = ppo.iterate();
-        let line = metrics_line(&s);
+        let mut line = metrics_line(&s);
+        if let (Some(v), Some(hpa)) = (&validation, hpa_score)
+            && s.iteration % v.every == 0
+        {
+            let model = export(
+                &ppo,
+                serde_json::json!({"validation_of_iteration": s.iteration}),
+            );
+            if model.validate(&dir).is_ok() {
+                let label = format!("model:iteration-{}", s.iteration);
+                let choice = PolicyChoice::Model {
+                    label,
+                    model: Arc::new(model.clone()),
+                };
+                let (obj, slo, cost) = validate(v, &choice)?;
+                line["charts/validation_objective_usd"] = serde_json::json!(obj);
+                line["charts/validation_slo_attainment_pct"] = serde_json::json!(slo);
+                line["charts/validation_cost_usd"] = serde_json::json!(cost);
+                line["charts/validation_objective_vs_hpa"] = serde_json::json!(obj / hpa.0);
+                let better = best
+                    .as_ref()
+                    .and_then(|b| b["objective_usd"].as_f64())
+                    .is_none_or(|b| obj < b);
+                if better {
+                    let info = serde_json::json!({
+                        "iteration": s.iteration,
+                        "global_step": s.global_step,
+                        "objective_usd": obj,
+                        "slo_attainment_pct": slo,
+                        "cost_usd": cost,
+                        "hpa": {"objective_usd": hpa.0, "slo_attainment_pct": hpa.1, "cost_usd": hpa.2},
+                    });
+                    let bdir = dir.join("best");
+                    ppo.save_checkpoint(&bdir, 1)?;
+                    let mut m = model;
+                    m.provenance = serde_json::json!({"validation": info.clone()});
+                    m.save(&bdir.join("model.json"))
+                        .with_context(|| format!("cannot write {}/model.json", bdir.display()))?;
+                    rlscale_trainer::atomic_write(&best_path, info.to_string().as_bytes())
+                        .with_context(|| format!("cannot write {}", best_path.display()))?;
+                    best = Some(info);
+                }
+            }
+        }
         writeln!(metrics, "{line}")
             .with_context(|| format!("cannot write {}", metrics_path.display()))?;
         if let Some(fields) = line.as_object() {
@@ -158,8 +270,15 @@ pub fn run(args: Args) -> Result<()> {
         }
         let cost = line["charts/episodic_cost_usd"].as_f64();
         let slo = line["charts/episodic_slo_attainment_pct"].as_f64();
+        let val = best
+            .as_ref()
+            .and_then(|b| b["objective_usd"].as_f64())
+            .zip(hpa_score)
+            .map_or(String::new(), |(b, h)| {
+                format!("  best validation ${b:.0} (default HPA ${:.0})", h.0)
+            });
         let msg = format!(
-            "SPS {:.0}  episode ${}  SLO {}",
+            "SPS {:.0}  episode ${}  SLO {}{val}",
             s.sps,
             cost.map_or("–".into(), |c| format!("{c:.2}")),
             slo.map_or("–".into(), |c| format!("{c:.2} %")),
@@ -187,7 +306,7 @@ pub fn run(args: Args) -> Result<()> {
         "global_step": ppo.global_step,
         "iteration": ppo.iteration,
         "run": dir.display().to_string(),
-        "validation": serde_json::Value::Null,
+        "validation": {"best": best, "hpa_objective_usd": hpa_score.map(|h| h.0)},
     });
     let model = export(&ppo, provenance);
     let out = dir.join("model.json");

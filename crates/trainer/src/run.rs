@@ -29,6 +29,24 @@ pub struct TrainConfig {
     pub ppo: PpoConfig,
     /// The training mixture; scenario paths are relative to this file's folder.
     pub mix: Vec<MixEntry>,
+    /// Evaluation during training on held-out scenarios and seeds.
+    #[serde(default)]
+    pub validation: Option<ValidationConfig>,
+}
+
+/// `[validation]`: every `every` iterations the current network is exported and played greedily on
+/// these scenarios and seeds (never used in training); the best by mean objective is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Iterations between validations.
+    pub every: u64,
+    /// Scenario files (relative to the config file's folder).
+    pub scenarios: Vec<PathBuf>,
+    /// Control steps per validation episode.
+    pub steps: u64,
+    /// Episode seeds.
+    pub seeds: Vec<u64>,
 }
 
 fn default_exp() -> String {
@@ -59,6 +77,16 @@ impl TrainConfig {
                 m.scenario = abs;
             }
         }
+        if let Some(v) = &mut cfg.validation {
+            for sc in &mut v.scenarios {
+                if sc.is_relative() {
+                    *sc = dir.join(&*sc);
+                }
+                if let Ok(abs) = std::fs::canonicalize(&*sc) {
+                    *sc = abs;
+                }
+            }
+        }
         cfg.validate()
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(cfg)
@@ -80,6 +108,18 @@ impl TrainConfig {
         }
         if self.checkpoint_every == 0 {
             return Err("checkpoint_every = 0: must be at least 1".into());
+        }
+        if let Some(v) = &self.validation {
+            if v.every == 0 || v.steps == 0 || v.scenarios.is_empty() || v.seeds.is_empty() {
+                return Err(
+                    "validation: needs every >= 1, steps >= 1, and at least one scenario and seed"
+                        .into(),
+                );
+            }
+            for (i, sc) in v.scenarios.iter().enumerate() {
+                rlscale_sim::Scenario::load(sc, &rlscale_sim::Overrides::default())
+                    .map_err(|e| format!("validation.scenarios[{i}]: {e}"))?;
+            }
         }
         crate::simenv::check_mix(&self.mix)
     }
