@@ -186,22 +186,8 @@ pub enum LoadError {
 impl ModelFile {
     /// Write atomically: a temporary file beside `path`, synced, then renamed.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let dir = dir.unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            name.unwrap_or_default(),
-            std::process::id()
-        ));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
+        crate::atomic_write(path, text.as_bytes())
     }
 
     /// Read and validate `path` (see [`ModelFile::validate`]).
