@@ -1,14 +1,18 @@
-//! `rlscale bench`: simulator speed, for BENCHMARKS.md.
+//! `rlscale bench`: simulator and runtime speed, for BENCHMARKS.md.
 //!
 //! Two figures, each from one timed run in this process:
 //! - simulated requests per second (wall clock, one core): a long episode of a request-heavy scenario;
 //! - control steps per second on a training-sized episode (one simulated day of 15 s steps).
+//!
+//! With `--runtime MODEL`, instead: the runtime's decision latency (p50, p99, max over single decisions
+//! on snapshots recorded from the simulator), the bare forward pass, and the model's load time.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
+use rlscale_core::Policy;
 use rlscale_sim::{Overrides, Scenario, SimEnv, run_episode};
 
 use crate::policy_spec;
@@ -40,6 +44,141 @@ pub struct Args {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+
+    /// Benchmark the runtime's decision pipeline with this model file instead of the simulator.
+    #[arg(long, value_name = "MODEL")]
+    runtime: Option<std::path::PathBuf>,
+
+    /// Decisions to time (with --runtime).
+    #[arg(long, default_value_t = 1_000_000)]
+    decisions: usize,
+}
+
+/// A policy that records every snapshot it is shown and lets `inner` decide.
+struct Recorder<P> {
+    inner: P,
+    seen: Vec<(rlscale_core::MetricsSnapshot, rlscale_core::SimTime)>,
+}
+
+impl<P: rlscale_core::Policy> rlscale_core::Policy for Recorder<P> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn decide(
+        &mut self,
+        s: &rlscale_core::MetricsSnapshot,
+        now: rlscale_core::SimTime,
+    ) -> rlscale_core::Decision {
+        self.seen.push((*s, now));
+        self.inner.decide(s, now)
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+}
+
+/// Percentile `q` (0–1) of sorted `v`.
+fn pct(v: &[u64], q: f64) -> u64 {
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// `rlscale bench --runtime MODEL`.
+fn bench_runtime(envs: &Path, args: &Args, model_path: &Path) -> Result<()> {
+    use rlscale_runtime::{ModelFile, Runtime, RuntimeConfig};
+    // Load time: the median of 21 loads (read, parse, validate).
+    let mut loads = Vec::new();
+    let mut model = None;
+    for _ in 0..21 {
+        let t = Instant::now();
+        let m = ModelFile::load(model_path).map_err(|e| crate::BadInput(e.to_string()))?;
+        loads.push(t.elapsed().as_nanos() as u64);
+        model = Some(m);
+    }
+    loads.sort_unstable();
+    let model = Arc::new(model.expect("loaded above"));
+    let bytes = std::fs::metadata(model_path).map_or(0, |m| m.len());
+
+    // Snapshots as the simulator shows them, with their decision times: one day of the scenario
+    // under the model itself (so the runtime sees the states its own decisions lead to).
+    let overrides = Overrides {
+        max_episode_steps: Some(5760),
+        ..Overrides::default()
+    };
+    let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
+    let r = scenario.file.replicas;
+    let cfg = RuntimeConfig::new(r.min, r.max);
+    let rt = Runtime::new(Ok(model.clone()), cfg, "bench")
+        .map_err(|e| crate::BadInput(e.to_string()))?;
+    let mut rec = Recorder {
+        inner: rt.clone(),
+        seen: Vec::new(),
+    };
+    let mut env = SimEnv::new(scenario.clone());
+    run_episode(&mut env, &mut rec, args.seed, |_| {});
+    let snaps = rec.seen;
+
+    // Decision latency: each decision timed on its own, cycling through the day's snapshots in order
+    // (the runtime keeps its guardrail state as in a cluster); one warm-up pass first.
+    let mut rt = rt;
+    let n = args.decisions.max(1);
+    let mut lat = Vec::with_capacity(n);
+    let mut sources = std::collections::BTreeMap::<String, u64>::new();
+    for (s, now) in &snaps {
+        std::hint::black_box(rt.decide(s, *now));
+    }
+    rt.reset();
+    for i in 0..n {
+        let (s, now) = &snaps[i % snaps.len()];
+        if i % snaps.len() == 0 {
+            rt.reset();
+        }
+        let t = Instant::now();
+        let d = std::hint::black_box(rt.decide(std::hint::black_box(s), *now));
+        lat.push(t.elapsed().as_nanos() as u64);
+        if i < snaps.len() {
+            *sources
+                .entry(format!("{}/{}", d.source, d.reason))
+                .or_default() += 1;
+        }
+    }
+    lat.sort_unstable();
+    // The bare forward pass (features + network), for reference.
+    let mut fwd = Vec::with_capacity(n.min(200_000));
+    for i in 0..n.min(200_000) {
+        let (s, _) = &snaps[i % snaps.len()];
+        let t = Instant::now();
+        let obs = rlscale_core::features(std::hint::black_box(s));
+        std::hint::black_box(model.logits(&obs.0));
+        fwd.push(t.elapsed().as_nanos() as u64);
+    }
+    fwd.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    println!(
+        "runtime: model {} ({bytes} bytes), load (read + parse + validate) median {:.2} ms over 21 loads",
+        model_path.display(),
+        us(loads[10]) / 1000.0
+    );
+    println!(
+        "runtime: {n} decisions on {} snapshots of {} (one core): p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.1} µs",
+        snaps.len(),
+        args.scenario,
+        us(pct(&lat, 0.5)),
+        us(pct(&lat, 0.99)),
+        us(pct(&lat, 0.999)),
+        us(*lat.last().expect("n >= 1")),
+    );
+    println!(
+        "runtime: features + forward pass alone: p50 {:.2} µs, p99 {:.2} µs",
+        us(pct(&fwd, 0.5)),
+        us(pct(&fwd, 0.99))
+    );
+    let total: u64 = sources.values().sum();
+    let shares: Vec<String> = sources
+        .iter()
+        .map(|(k, v)| format!("{k} {:.1} %", 100.0 * *v as f64 / total as f64))
+        .collect();
+    println!("runtime: decisions over the day: {}", shares.join(", "));
+    Ok(())
 }
 
 /// Mean arrival rate of a scenario's process, estimated by running its arrival stream alone for a week.
@@ -80,6 +219,9 @@ fn timed_episode(
 
 /// Run the subcommand.
 pub fn run(envs: &Path, args: Args) -> Result<()> {
+    if let Some(m) = &args.runtime {
+        return bench_runtime(envs, &args, m);
+    }
     let base = Scenario::resolve(envs, &args.scenario, &Overrides::default())?;
     let scale = args.mean_rps / mean_rate(&base);
     let steps = (args.days * 86_400.0 / base.file.control_interval_s).round() as u64;
@@ -93,6 +235,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         max_episode_steps: Some(steps),
         rate_scale: Some(scale),
         window_offset_s: None,
+        profile_scale: None,
     };
     let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
     let (requests, steps, secs) = timed_episode(scenario, &policy, args.seed)?;
@@ -113,6 +256,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         max_episode_steps: Some(args.train_steps),
         rate_scale: None,
         window_offset_s: None,
+        profile_scale: None,
     };
     let scenario = Arc::new(Scenario::resolve(envs, &args.scenario, &overrides)?);
     let name = args.policy.clone().unwrap_or("static".into());

@@ -19,8 +19,9 @@ pub const DEFAULT_POLICIES: &str = "hpa,hpa-tuned,keda,keda-tuned,kpa,kpa-tuned,
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Comma-separated policies: hpa, keda, kpa, ray, apa, static, predictive (the peers' defaults),
-    /// static:N, oracle (the hindsight schedule), or NAME for configs/baselines/NAME.toml (the
-    /// `*-tuned` files `rlscale tune` writes).
+    /// static:N, oracle (the hindsight schedule), NAME for configs/baselines/NAME.toml (the
+    /// `*-tuned` files `rlscale tune` writes), model:PATH (a trained model through the runtime:
+    /// checks, guardrails, fallback) or model-only:PATH (the bare network, for diagnosis).
     #[arg(long, default_value = DEFAULT_POLICIES, value_name = "LIST")]
     pub policies: String,
 

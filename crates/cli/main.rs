@@ -8,6 +8,7 @@ mod bench;
 mod evaluate;
 mod fsutil;
 mod policy_spec;
+mod runtime_cmd;
 mod scenarios;
 mod select;
 mod simulate;
@@ -51,6 +52,11 @@ enum Command {
     /// Train a PPO policy on a scenario mixture (configs/ppo.toml) into runs/, resumable, and export
     /// the model file.
     Train(train::Args),
+    /// Inspect a model file: format, feature schema, sizes, provenance and validation scores.
+    Model(runtime_cmd::ModelArgs),
+    /// Run snapshots through the runtime's decision pipeline and show each decision with its reason
+    /// chain (model, fallback and why, guardrails that clipped it).
+    Decide(runtime_cmd::DecideArgs),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -116,6 +122,8 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(&envs, args),
         Command::Tune(args) => tune::run(&envs, args),
         Command::Train(args) => train::run(args),
+        Command::Model(args) => runtime_cmd::run_model(args),
+        Command::Decide(args) => runtime_cmd::run_decide(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

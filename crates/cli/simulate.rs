@@ -19,7 +19,8 @@ pub struct Args {
     pub scenario: String,
 
     /// Policy: hpa, keda, kpa, ray, apa, static (the scenario's initial replicas), predictive,
-    /// static:N, oracle, or NAME for configs/baselines/NAME.toml (e.g. hpa-tuned).
+    /// static:N, oracle, NAME for configs/baselines/NAME.toml (e.g. hpa-tuned), model:PATH (a trained
+    /// model through the runtime) or model-only:PATH (the bare network).
     #[arg(long, default_value = "static", value_name = "SPEC")]
     pub policy: String,
 
@@ -62,6 +63,7 @@ impl Args {
             max_episode_steps: self.steps,
             rate_scale: self.rate_scale,
             window_offset_s: None,
+            profile_scale: None,
         };
         if self.steps == Some(0) {
             return Err(crate::BadInput("--steps must be at least 1".into()).into());

@@ -57,8 +57,9 @@ struct Validation {
     episodes: Vec<(Arc<rlscale_sim::Scenario>, u64, rlscale_eval::oracle::Bound)>,
 }
 
-/// Mean objective $, SLO attainment % and GPU $ of `policy` over the validation episodes.
-fn validate(v: &Validation, policy: &PolicyChoice) -> Result<(f64, f64, f64)> {
+/// Mean objective $, SLO attainment % and GPU $ of `policy` over the validation episodes, and each
+/// episode's objective.
+fn validate(v: &Validation, policy: &PolicyChoice) -> Result<((f64, f64, f64), Vec<f64>)> {
     use rayon::prelude::*;
     let runs: Vec<_> = v
         .episodes
@@ -68,13 +69,97 @@ fn validate(v: &Validation, policy: &PolicyChoice) -> Result<(f64, f64, f64)> {
         .map_err(|e| anyhow::anyhow!("validation: {e}"))?;
     let n = runs.len().max(1) as f64;
     Ok((
-        runs.iter().map(|r| r.objective_usd).sum::<f64>() / n,
-        runs.iter()
-            .map(|r| r.summary.slo_attainment_pct)
-            .sum::<f64>()
-            / n,
-        runs.iter().map(|r| r.summary.cost_usd).sum::<f64>() / n,
+        (
+            runs.iter().map(|r| r.objective_usd).sum::<f64>() / n,
+            runs.iter()
+                .map(|r| r.summary.slo_attainment_pct)
+                .sum::<f64>()
+                / n,
+            runs.iter().map(|r| r.summary.cost_usd).sum::<f64>() / n,
+        ),
+        runs.iter().map(|r| r.objective_usd).collect(),
     ))
+}
+
+/// The selection score: the mean over episodes of `objective / default HPA's objective` on the same
+/// episode, so that every episode counts alike (a 70B scenario's dollars would drown an 8B one's).
+fn ratio_to(episodes: &[f64], reference: &[f64]) -> f64 {
+    let n = episodes.len().max(1) as f64;
+    episodes
+        .iter()
+        .zip(reference)
+        .map(|(o, h)| o / h.max(1e-9))
+        .sum::<f64>()
+        / n
+}
+
+/// What validation compares against, computed once per run: default HPA's (objective $, SLO %,
+/// GPU $) and each episode's oracle bound.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Reference {
+    hpa: (f64, f64, f64),
+    /// Default HPA's objective on each episode.
+    #[serde(default)]
+    hpa_episodes: Vec<f64>,
+    bounds: Vec<rlscale_eval::oracle::Bound>,
+    /// The network before any training (iteration 0), the starting point learning is measured from.
+    #[serde(default)]
+    untrained: Option<(f64, f64, f64)>,
+}
+
+/// What the selection score is measured against.
+struct HpaScore {
+    mean: (f64, f64, f64),
+    episodes: Vec<f64>,
+}
+
+/// Drop the rows of `metrics.jsonl` past `iteration`: a run resumed from its last checkpoint
+/// redoes those iterations, and each iteration must appear once. Rewritten atomically.
+fn drop_rows_after(path: &std::path::Path, iteration: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let keep: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["iteration"].as_u64())
+                .is_some_and(|i| i <= iteration)
+        })
+        .collect();
+    if keep.len() != text.lines().count() {
+        let mut out = keep.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        rlscale_trainer::atomic_write(path, out.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// What a model file records about where it came from.
+fn provenance(
+    cfg: &TrainConfig,
+    (global_step, iteration): (u64, u64),
+    dir: &std::path::Path,
+    best: Option<&serde_json::Value>,
+    hpa: Option<(f64, f64, f64)>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "config": cfg,
+        "seed": cfg.ppo.seed,
+        "git_revision": git_revision(),
+        "scenario_mix": cfg.mix.iter().map(|m| m.scenario.display().to_string()).collect::<Vec<_>>(),
+        "global_step": global_step,
+        "iteration": iteration,
+        "run": dir.display().to_string(),
+        "validation": {
+            "best": best,
+            "hpa": hpa.map(|h| serde_json::json!({"objective_usd": h.0, "slo_attainment_pct": h.1, "cost_usd": h.2})),
+        },
+    })
 }
 
 fn git_revision() -> String {
@@ -96,6 +181,9 @@ pub fn run(args: Args) -> Result<()> {
                 .map_err(|e| BadInput(format!("--resume {}: {e}", path.display())))?;
             let mut cfg: TrainConfig =
                 toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+            let extended = args
+                .total_timesteps
+                .is_some_and(|t| t != cfg.ppo.total_timesteps);
             if let Some(t) = args.total_timesteps {
                 cfg.ppo.total_timesteps = t;
             }
@@ -108,6 +196,21 @@ pub fn run(args: Args) -> Result<()> {
             }
             cfg.validate()
                 .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+            if checkpoint::latest(&run.join("checkpoints"))?.is_none() {
+                return Err(BadInput(format!(
+                    "--resume {}: no checkpoint in {}/checkpoints (the run stopped before its \
+                     first one); start a new run instead",
+                    run.display(),
+                    run.display()
+                ))
+                .into());
+            }
+            if extended {
+                // The run's config.toml stays what the run is: the next --resume reads the new length.
+                let text = toml::to_string(&cfg).context("cannot serialize the configuration")?;
+                rlscale_trainer::atomic_write(&path, text.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             (cfg, run.clone())
         }
         None => {
@@ -135,7 +238,7 @@ pub fn run(args: Args) -> Result<()> {
     let ckpts = dir.join("checkpoints");
     let mix: Arc<[_]> = cfg.mix.clone().into();
     let envs = (0..cfg.ppo.num_envs)
-        .map(|_| SimTrainEnv::new(mix.clone()))
+        .map(|_| SimTrainEnv::new(mix.clone()).with_guardrails(cfg.guardrails))
         .collect();
     let mut ppo = match checkpoint::latest(&ckpts)? {
         Some(ck) if args.resume.is_some() => {
@@ -144,6 +247,10 @@ pub fn run(args: Args) -> Result<()> {
         }
         _ => Ppo::new(cfg.ppo.clone(), envs).map_err(BadInput)?,
     };
+    let metrics_path = dir.join("metrics.jsonl");
+    if args.resume.is_some() {
+        drop_rows_after(&metrics_path, ppo.iteration)?;
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -156,7 +263,12 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
 
-    // Validation: the held-out episodes, and default HPA's score on them for reference.
+    // Validation: the held-out episodes, and default HPA's score on them for reference. Both are
+    // computed once per run and kept in validation_reference.json, so a resume starts at once.
+    let reference_path = dir.join("validation_reference.json");
+    let reference: Option<Reference> = std::fs::read_to_string(&reference_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let validation = match &cfg.validation {
         Some(vc) => {
             let mut episodes = Vec::new();
@@ -171,7 +283,13 @@ pub fn run(args: Args) -> Result<()> {
                     },
                 )?);
                 for &seed in &vc.seeds {
-                    let bound = oracle::plan(&sc, seed, steps, OracleConfig::default()).bound;
+                    let cached = reference
+                        .as_ref()
+                        .and_then(|r| r.bounds.get(episodes.len()))
+                        .copied();
+                    let bound = cached.unwrap_or_else(|| {
+                        oracle::plan(&sc, seed, steps, OracleConfig::default()).bound
+                    });
                     episodes.push((sc.clone(), seed, bound));
                 }
             }
@@ -183,19 +301,53 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let hpa_score = match &validation {
-        Some(v) => {
-            let hpa = PolicyChoice::parse("hpa", std::path::Path::new("."))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Some(validate(v, &hpa)?)
-        }
+        Some(v) => match reference.as_ref().filter(|r| {
+            r.bounds.len() == v.episodes.len() && r.hpa_episodes.len() == v.episodes.len()
+        }) {
+            Some(r) => Some(HpaScore {
+                mean: r.hpa,
+                episodes: r.hpa_episodes.clone(),
+            }),
+            None => {
+                let hpa = PolicyChoice::parse("hpa", std::path::Path::new("."))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (score, hpa_episodes) = validate(v, &hpa)?;
+                let untrained = if ppo.iteration == 0 {
+                    let model = export(&ppo, serde_json::json!({"untrained": true}));
+                    // The bare network: the runtime would hand an untrained model's
+                    // out-of-distribution inputs to its fallback law, and score that law instead.
+                    let choice = PolicyChoice::Model {
+                        label: "model-only:untrained".into(),
+                        model: Arc::new(model),
+                        bare: true,
+                    };
+                    Some(validate(v, &choice)?.0)
+                } else {
+                    None
+                };
+                let r = Reference {
+                    hpa: score,
+                    hpa_episodes: hpa_episodes.clone(),
+                    bounds: v.episodes.iter().map(|e| e.2).collect(),
+                    untrained,
+                };
+                let text = serde_json::to_string_pretty(&r).context("serialize")?;
+                rlscale_trainer::atomic_write(&reference_path, text.as_bytes())
+                    .with_context(|| format!("cannot write {}", reference_path.display()))?;
+                Some(HpaScore {
+                    mean: score,
+                    episodes: hpa_episodes,
+                })
+            }
+        },
         None => None,
     };
+    let hpa_mean = hpa_score.as_ref().map(|h| h.mean);
     let best_path = dir.join("best").join("best.json");
     let mut best: Option<serde_json::Value> = std::fs::read_to_string(&best_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
 
-    let metrics_path = dir.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -216,7 +368,7 @@ pub fn run(args: Args) -> Result<()> {
     while !ppo.finished() && !stop.load(Ordering::SeqCst) {
         let s = ppo.iterate();
         let mut line = metrics_line(&s);
-        if let (Some(v), Some(hpa)) = (&validation, hpa_score)
+        if let (Some(v), Some(hpa)) = (&validation, &hpa_score)
             && s.iteration % v.every == 0
         {
             let model = export(
@@ -228,29 +380,40 @@ pub fn run(args: Args) -> Result<()> {
                 let choice = PolicyChoice::Model {
                     label,
                     model: Arc::new(model.clone()),
+                    bare: false,
                 };
-                let (obj, slo, cost) = validate(v, &choice)?;
+                let ((obj, slo, cost), per_episode) = validate(v, &choice)?;
+                let ratio = ratio_to(&per_episode, &hpa.episodes);
                 line["charts/validation_objective_usd"] = serde_json::json!(obj);
                 line["charts/validation_slo_attainment_pct"] = serde_json::json!(slo);
                 line["charts/validation_cost_usd"] = serde_json::json!(cost);
-                line["charts/validation_objective_vs_hpa"] = serde_json::json!(obj / hpa.0);
+                line["charts/validation_objective_vs_hpa"] = serde_json::json!(ratio);
+                // The best network by the mean per-episode ratio to default HPA (lower is better).
                 let better = best
                     .as_ref()
-                    .and_then(|b| b["objective_usd"].as_f64())
-                    .is_none_or(|b| obj < b);
+                    .and_then(|b| b["objective_vs_hpa"].as_f64())
+                    .is_none_or(|b| ratio < b);
                 if better {
+                    let h = hpa.mean;
                     let info = serde_json::json!({
                         "iteration": s.iteration,
                         "global_step": s.global_step,
+                        "objective_vs_hpa": ratio,
                         "objective_usd": obj,
                         "slo_attainment_pct": slo,
                         "cost_usd": cost,
-                        "hpa": {"objective_usd": hpa.0, "slo_attainment_pct": hpa.1, "cost_usd": hpa.2},
+                        "hpa": {"objective_usd": h.0, "slo_attainment_pct": h.1, "cost_usd": h.2},
                     });
                     let bdir = dir.join("best");
                     ppo.save_checkpoint(&bdir, 1)?;
                     let mut m = model;
-                    m.provenance = serde_json::json!({"validation": info.clone()});
+                    m.provenance = provenance(
+                        &cfg,
+                        (ppo.global_step, ppo.iteration),
+                        &dir,
+                        Some(&info),
+                        hpa_mean,
+                    );
                     m.save(&bdir.join("model.json"))
                         .with_context(|| format!("cannot write {}/model.json", bdir.display()))?;
                     rlscale_trainer::atomic_write(&best_path, info.to_string().as_bytes())
@@ -272,10 +435,9 @@ pub fn run(args: Args) -> Result<()> {
         let slo = line["charts/episodic_slo_attainment_pct"].as_f64();
         let val = best
             .as_ref()
-            .and_then(|b| b["objective_usd"].as_f64())
-            .zip(hpa_score)
-            .map_or(String::new(), |(b, h)| {
-                format!("  best validation ${b:.0} (default HPA ${:.0})", h.0)
+            .and_then(|b| b["objective_vs_hpa"].as_f64())
+            .map_or(String::new(), |r| {
+                format!("  best validation {r:.3}× default HPA's objective")
             });
         let msg = format!(
             "SPS {:.0}  episode ${}  SLO {}{val}",
@@ -298,17 +460,14 @@ pub fn run(args: Args) -> Result<()> {
     // Dropping the writer stops its thread after the last event is on disk.
     drop(tb);
     let ck = ppo.save_checkpoint(&ckpts, cfg.keep_checkpoints)?;
-    let provenance = serde_json::json!({
-        "config": cfg,
-        "seed": cfg.ppo.seed,
-        "git_revision": git_revision(),
-        "scenario_mix": cfg.mix.iter().map(|m| m.scenario.display().to_string()).collect::<Vec<_>>(),
-        "global_step": ppo.global_step,
-        "iteration": ppo.iteration,
-        "run": dir.display().to_string(),
-        "validation": {"best": best, "hpa_objective_usd": hpa_score.map(|h| h.0)},
-    });
-    let model = export(&ppo, provenance);
+    let prov = provenance(
+        &cfg,
+        (ppo.global_step, ppo.iteration),
+        &dir,
+        best.as_ref(),
+        hpa_mean,
+    );
+    let model = export(&ppo, prov);
     let out = dir.join("model.json");
     // A diverged run (NaN weights) must not overwrite a good model file.
     model
@@ -317,13 +476,21 @@ pub fn run(args: Args) -> Result<()> {
     model
         .save(&out)
         .with_context(|| format!("cannot write {}", out.display()))?;
-    if let Some(p) = &args.export {
+    let interrupted = stop.load(Ordering::SeqCst);
+    if let Some(p) = &args.export
+        && interrupted
+    {
+        eprintln!(
+            "not exporting to {}: the run was interrupted (resume it to finish)",
+            p.display()
+        );
+    } else if let Some(p) = &args.export {
         model
             .save(p)
             .with_context(|| format!("cannot write {}", p.display()))?;
         eprintln!("exported {}", p.display());
     }
-    if stop.load(Ordering::SeqCst) {
+    if interrupted {
         eprintln!(
             "interrupted at iteration {}: saved {} and {}; continue with `rlscale train --resume {}`",
             ppo.iteration,

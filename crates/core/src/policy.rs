@@ -55,6 +55,26 @@ pub enum Reason {
     ScaleDown,
     /// A precomputed schedule.
     Schedule,
+    /// Fallback: no model is loaded (missing or refused at load).
+    NoModel,
+    /// Fallback: the snapshot is older than the staleness limit (or from the future).
+    StaleMetrics,
+    /// Fallback: a snapshot field is NaN, infinite or a negative count.
+    InvalidInput,
+    /// Fallback: a feature lies outside the model's training distribution.
+    OutOfDistribution,
+    /// Guardrail: raised to `minReplicas`.
+    MinReplicas,
+    /// Guardrail: lowered to `maxReplicas`.
+    MaxReplicas,
+    /// Guardrail: the scale-up exceeded the maximum step per interval.
+    MaxStepUp,
+    /// Guardrail: the scale-down exceeded the maximum step per interval.
+    MaxStepDown,
+    /// Guardrail: a scale-down held back by the stabilization window.
+    ScaleDownStabilization,
+    /// Guardrail: no further scale-up while replicas are still starting, beyond what the queue justifies.
+    AntiCascade,
 }
 
 impl fmt::Display for Reason {
@@ -65,6 +85,16 @@ impl fmt::Display for Reason {
             Reason::ScaleUp => "scale_up",
             Reason::ScaleDown => "scale_down",
             Reason::Schedule => "schedule",
+            Reason::NoModel => "no_model",
+            Reason::StaleMetrics => "stale_metrics",
+            Reason::InvalidInput => "invalid_input",
+            Reason::OutOfDistribution => "out_of_distribution",
+            Reason::MinReplicas => "min_replicas",
+            Reason::MaxReplicas => "max_replicas",
+            Reason::MaxStepUp => "max_step_up",
+            Reason::MaxStepDown => "max_step_down",
+            Reason::ScaleDownStabilization => "scale_down_stabilization",
+            Reason::AntiCascade => "anti_cascade",
         };
         f.write_str(s)
     }

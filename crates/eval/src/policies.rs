@@ -7,8 +7,11 @@
 //! * Any other name is a named baseline file `configs/baselines/<name>.toml`, such as the `*-tuned`
 //!   files `rlscale tune` writes: a base config and one tuned knob value per scenario.
 //! * `oracle` plays the hindsight schedule of [`crate::oracle`].
-//! * `model:PATH` is a trained model file, played by `rlscale_runtime::ModelPolicy` (the model alone;
-//!   the runtime's guardrails and fallback come with issue #5).
+//! * `model:PATH` is a trained model file, played by the whole runtime (`rlscale_runtime::Runtime`:
+//!   input checks, out-of-distribution checks, the model, guardrails and the fallback law, all at
+//!   their defaults with the scenario's replica bounds), so the numbers are those of the real path.
+//! * `model-only:PATH` is the bare network (`rlscale_runtime::ModelPolicy`: masked argmax, no checks,
+//!   guardrails or fallback), to see what the runtime's safety layer adds. Never what a cluster runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -160,6 +163,8 @@ pub enum PolicyChoice {
         label: String,
         /// The validated model.
         model: Arc<rlscale_runtime::ModelFile>,
+        /// `model-only:`: the bare network, without the runtime's checks, guardrails and fallback.
+        bare: bool,
     },
 }
 
@@ -170,7 +175,11 @@ impl PolicyChoice {
         if name == "oracle" {
             return Ok(PolicyChoice::Oracle(OracleConfig::default()));
         }
-        if let Some(path) = name.strip_prefix("model:") {
+        let model_path = name
+            .strip_prefix("model:")
+            .map(|p| (p, false))
+            .or_else(|| name.strip_prefix("model-only:").map(|p| (p, true)));
+        if let Some((path, bare)) = model_path {
             let model = rlscale_runtime::ModelFile::load(Path::new(path)).map_err(|source| {
                 PolicyError::Model {
                     policy: name.to_string(),
@@ -180,6 +189,7 @@ impl PolicyChoice {
             return Ok(PolicyChoice::Model {
                 label: name.to_string(),
                 model: Arc::new(model),
+                bare,
             });
         }
         if let Some(n) = name.strip_prefix("static:") {
@@ -282,14 +292,23 @@ impl PolicyChoice {
                 scenario.file.control_interval_s,
             )));
         }
-        if let PolicyChoice::Model { label, model } = self {
+        if let PolicyChoice::Model { label, model, bare } = self {
             let r = scenario.file.replicas;
-            return Ok(Box::new(rlscale_runtime::ModelPolicy::new(
-                model.clone(),
-                r.min,
-                r.max,
-                label.clone(),
-            )));
+            if *bare {
+                return Ok(Box::new(rlscale_runtime::ModelPolicy::new(
+                    model.clone(),
+                    r.min,
+                    r.max,
+                    label.clone(),
+                )));
+            }
+            let cfg = rlscale_runtime::RuntimeConfig::new(r.min, r.max);
+            let runtime = rlscale_runtime::Runtime::new(Ok(model.clone()), cfg, label.clone())
+                .map_err(|e| PolicyError::File {
+                    path: scenario.path.clone(),
+                    message: format!("runtime for {label}: {e}"),
+                })?;
+            return Ok(Box::new(runtime));
         }
         let config = self
             .config_for(scenario)?

@@ -1,13 +1,16 @@
 //! rlscale's decision runtime: loads a trained model file without burn and turns a
 //! [`rlscale_core::MetricsSnapshot`] into a replica decision.
 //!
-//! This first part holds the model file ([`model`]): its format, a loader that refuses anything it
-//! cannot trust (another format or schema, bad shapes, non-finite numbers), the plain-Rust forward
-//! pass, and [`ModelPolicy`], the model as a [`Policy`]. Input checks, out-of-distribution detection,
-//! guardrails and the fallback law come with issue #5.
+//! - [`model`]: the model file, its format, a loader that refuses anything it cannot trust (another
+//!   format or schema, bad shapes, non-finite numbers), and the plain-Rust forward pass;
+//! - [`pipeline`]: the [`Runtime`], one function from a snapshot and the time to a decision: input
+//!   checks, features, out-of-distribution checks, the masked policy, guardrails, and the fallback law
+//!   whenever the model or its inputs cannot be trusted;
+//! - [`ModelPolicy`]: the bare model as a policy, without checks or guardrails (what training sees).
 #![warn(missing_docs)]
 
 pub mod model;
+pub mod pipeline;
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use rlscale_core::{
 };
 
 pub use model::{Dense, LoadError, ModelFile};
+pub use pipeline::{Guard, Guardrails, Note, OodConfig, Outcome, Runtime, RuntimeConfig};
 
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, synced, then renamed over
 /// `path`, so a crash leaves either the old file or the new one, never half of one.

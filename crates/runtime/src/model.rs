@@ -308,10 +308,28 @@ impl ModelFile {
         }
         finite("obs_norm.mean", &mut n.mean.iter().copied())?;
         finite("obs_norm.var", &mut n.var.iter().copied())?;
-        if n.var.iter().any(|&v| v < 0.0) || !(n.epsilon >= 0.0 && n.clip > 0.0) {
+        // var + epsilon is a divisor under a square root: it must be positive for every feature.
+        if !(n.epsilon.is_finite() && n.epsilon >= 0.0 && n.clip.is_finite() && n.clip > 0.0) {
             return Err(shape(
                 "obs_norm".into(),
-                "var, epsilon must be >= 0 and clip > 0".into(),
+                format!(
+                    "epsilon = {}, clip = {}: need epsilon >= 0 and 0 < clip < inf",
+                    n.epsilon, n.clip
+                ),
+            ));
+        }
+        if let Some((i, v)) = n
+            .var
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(**v >= 0.0 && **v + n.epsilon > 0.0))
+        {
+            return Err(shape(
+                format!("obs_norm.var[{i}]"),
+                format!(
+                    "{v} with epsilon {}: var must be >= 0 and var + epsilon > 0",
+                    n.epsilon
+                ),
             ));
         }
         for (name, layers, out) in [
@@ -380,6 +398,67 @@ impl ModelFile {
     /// The value estimate for one raw observation.
     pub fn value(&self, raw: &[f32]) -> f32 {
         mlp(&self.critic, self.normalize(raw))[0]
+    }
+}
+
+/// The actor prepared for repeated decisions: the normalisation's standard deviations computed once,
+/// and scratch buffers reused, so a forward pass allocates nothing. It computes exactly what
+/// [`ModelFile::logits`] does (same operations in the same order; tested bit for bit).
+#[derive(Debug, Clone)]
+pub struct PreparedActor {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    clip: f64,
+    layers: Vec<Dense>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl PreparedActor {
+    /// Prepare `m`'s actor.
+    pub fn new(m: &ModelFile) -> Self {
+        let n = &m.obs_norm;
+        let width = m
+            .actor
+            .iter()
+            .map(|l| l.d_out.max(l.d_in))
+            .max()
+            .unwrap_or(0);
+        PreparedActor {
+            mean: n.mean.clone(),
+            std: n.var.iter().map(|v| (v + n.epsilon).sqrt()).collect(),
+            clip: n.clip,
+            layers: m.actor.clone(),
+            a: Vec::with_capacity(width),
+            b: Vec::with_capacity(width),
+        }
+    }
+
+    /// The logits for one raw observation.
+    pub fn logits(&mut self, raw: &[f32]) -> &[f32] {
+        self.a.clear();
+        self.a.extend(
+            raw.iter()
+                .zip(&self.mean)
+                .zip(&self.std)
+                .map(|((&v, &m), &s)| ((f64::from(v) - m) / s).clamp(-self.clip, self.clip) as f32),
+        );
+        let last = self.layers.len().saturating_sub(1);
+        for (k, l) in self.layers.iter().enumerate() {
+            self.b.clear();
+            self.b.extend_from_slice(&l.bias);
+            for (i, &xi) in self.a.iter().enumerate() {
+                let row = &l.weight[i * l.d_out..(i + 1) * l.d_out];
+                for (yo, &w) in self.b.iter_mut().zip(row) {
+                    *yo += xi * w;
+                }
+            }
+            if k < last {
+                self.b.iter_mut().for_each(|v| *v = v.tanh());
+            }
+            std::mem::swap(&mut self.a, &mut self.b);
+        }
+        &self.a
     }
 }
 
@@ -477,6 +556,17 @@ mod tests {
             v["critic"][0]["bias"] = serde_json::json!([0.0, 0.0]);
         });
         assert!(matches!(e, LoadError::Shape { .. }), "{e}");
+        // A zero variance with a zero epsilon would divide by zero.
+        let e = with(&|v| {
+            v["obs_norm"]["var"][4] = 0.0.into();
+            v["obs_norm"]["epsilon"] = 0.0.into();
+        });
+        assert!(
+            matches!(e, LoadError::Shape { .. }) && e.to_string().contains("obs_norm.var[4]"),
+            "{e}"
+        );
+        let e = with(&|v| v["obs_norm"]["clip"] = 0.0.into());
+        assert!(e.to_string().contains("clip = 0"), "{e}");
         // JSON has no NaN or infinity: an out-of-range number is a parse error naming the column...
         let e = with(&|v| v["actor"][0]["weight"][5] = serde_json::json!(1e300));
         assert!(
@@ -497,6 +587,25 @@ mod tests {
             matches!(e, LoadError::Io { .. }) && e.to_string().contains("/nonexistent/model.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_prepared_actor_computes_the_same_logits_bit_for_bit() {
+        let mut m = good();
+        m.obs_norm.mean = (0..N_FEATURES).map(|i| i as f64 * 0.1).collect();
+        m.obs_norm.var = (0..N_FEATURES).map(|i| 0.5 + i as f64).collect();
+        let mut p = PreparedActor::new(&m);
+        for k in 0..50 {
+            let x: Vec<f32> = (0..N_FEATURES)
+                .map(|i| ((i * 7 + k * 13) % 17) as f32 * 0.7 - 4.0)
+                .collect();
+            let want = m.logits(&x);
+            let got = p.logits(&x);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]

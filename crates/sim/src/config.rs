@@ -625,6 +625,46 @@ pub struct Overrides {
     /// Start episodes this many seconds later on the workload's timeline (a later window of the same
     /// generator or trace; the clock the policies see and the stockout periods move with it).
     pub window_offset_s: Option<f64>,
+    /// Scale the service profile (a variant of the same service: slower or faster cold starts, more or
+    /// less capacity per replica, another price).
+    pub profile_scale: Option<ProfileScale>,
+}
+
+/// Multipliers of a service profile's cold start, capacity and price.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProfileScale {
+    /// Every cold-start phase's duration.
+    pub cold_start: f64,
+    /// Every throughput-curve rate (and so `capacity_rps`).
+    pub capacity: f64,
+    /// `usd_per_gpu_hour`.
+    pub price: f64,
+}
+
+impl Default for ProfileScale {
+    fn default() -> Self {
+        ProfileScale {
+            cold_start: 1.0,
+            capacity: 1.0,
+            price: 1.0,
+        }
+    }
+}
+
+impl ProfileScale {
+    /// `file` with the multipliers applied (validated again by [`Profile::from_file`]).
+    pub fn apply(&self, file: &ProfileFile) -> ProfileFile {
+        let mut f = file.clone();
+        let c = &mut f.cold_start;
+        for d in [&mut c.provision_s, &mut c.image_pull_s, &mut c.model_load_s] {
+            *d = d.scaled(self.cold_start);
+        }
+        for p in &mut f.throughput_curve {
+            p[1] *= self.capacity;
+        }
+        f.usd_per_gpu_hour *= self.price;
+        f
+    }
 }
 
 impl Scenario {
@@ -733,8 +773,13 @@ impl Scenario {
                 ),
             ));
         }
-        let profile = Arc::new(Profile::load(&profile_path)?);
-        Self::build(file, profile, path, overrides)
+        let mut profile = Profile::load(&profile_path)?;
+        if let Some(k) = overrides.profile_scale
+            && k != ProfileScale::default()
+        {
+            profile = Profile::from_file(k.apply(&profile.file), &profile_path)?;
+        }
+        Self::build(file, Arc::new(profile), path, overrides)
     }
 
     /// Validate a parsed scenario with an already loaded profile; `path` locates a relative trace file and
@@ -1202,6 +1247,34 @@ pub fn parse_utc(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scaled_profile_scales_cold_start_capacity_and_price() {
+        let envs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envs/steady-8b-l4-v1.toml");
+        let base = Scenario::load(&envs, &Overrides::default()).unwrap();
+        let k = ProfileScale {
+            cold_start: 2.0,
+            capacity: 0.5,
+            price: 3.0,
+        };
+        let o = Overrides {
+            profile_scale: Some(k),
+            ..Overrides::default()
+        };
+        let sc = Scenario::load(&envs, &o).unwrap();
+        let (a, b) = (base.service_profile(), sc.service_profile());
+        assert!((b.cold_start_s - 2.0 * a.cold_start_s).abs() < 1e-9);
+        assert!((b.capacity_rps - 0.5 * a.capacity_rps).abs() < 1e-9);
+        assert!((b.usd_per_gpu_hour - 3.0 * a.usd_per_gpu_hour).abs() < 1e-9);
+        assert_eq!(b.gpus_per_replica, a.gpus_per_replica);
+        // The scaled file is validated again: a zero price is refused, naming the field.
+        let o = Overrides {
+            profile_scale: Some(ProfileScale { price: 0.0, ..k }),
+            ..Overrides::default()
+        };
+        let e = Scenario::load(&envs, &o).unwrap_err().to_string();
+        assert!(e.contains("usd_per_gpu_hour"), "{e}");
+    }
 
     #[test]
     fn utc_parsing() {

@@ -71,6 +71,20 @@ pub enum Dist {
 }
 
 impl DistSpec {
+    /// The distribution of `k · X` (same shape and cv, every value times `k`).
+    pub fn scaled(&self, k: f64) -> DistSpec {
+        match *self {
+            DistSpec::Const { value } => DistSpec::Const { value: value * k },
+            DistSpec::Exponential { mean } => DistSpec::Exponential { mean: mean * k },
+            DistSpec::Lognormal { mean, cv } => DistSpec::Lognormal { mean: mean * k, cv },
+            DistSpec::Gamma { mean, cv } => DistSpec::Gamma { mean: mean * k, cv },
+            DistSpec::Uniform { low, high } => DistSpec::Uniform {
+                low: low * k,
+                high: high * k,
+            },
+        }
+    }
+
     /// The mean of the distribution.
     pub fn mean(&self) -> f64 {
         match *self {

@@ -28,7 +28,7 @@ pub mod mintree;
 pub mod replica;
 pub mod trace;
 
-pub use config::{Overrides, Profile, Scenario};
+pub use config::{Overrides, Profile, ProfileScale, Scenario};
 pub use env::{Demand, Request, SimEnv, Totals};
 pub use episode::{Summary, TimelineRow, run_episode};
 pub use error::{Error, Result};

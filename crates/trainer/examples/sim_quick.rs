@@ -13,11 +13,9 @@ fn main() {
     let steps: u64 = args.next().map_or(960, |s| s.parse().unwrap());
     let total: u64 = args.next().map_or(400_000, |s| s.parse().unwrap());
     let mix: Arc<[MixEntry]> = vec![MixEntry {
-        scenario: scenario.into(),
-        weight: 1.0,
-        steps,
         max_offset_s: 86_400.0,
         rate_scale: [0.7, 1.4],
+        ..MixEntry::new(scenario, steps)
     }]
     .into();
     check_mix(&mix).expect("mixture loads");

@@ -110,6 +110,36 @@ fn io(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
     }
 }
 
+/// Delete all but the newest `keep` checkpoint folders under `dir`, newest by iteration number
+/// (names grow past `ckpt-999999` to seven digits). `current`, the one just written, always stays.
+fn prune(dir: &Path, keep: usize, current: &Path) -> Result<(), CheckpointError> {
+    let mut all: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p != current)
+        .filter_map(|p| {
+            let n = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("ckpt-")?
+                .parse()
+                .ok()?;
+            Some((n, p))
+        })
+        .collect();
+    all.sort();
+    let n = all.len();
+    for (_, old) in all.into_iter().take(n.saturating_sub(keep.max(1) - 1)) {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    Ok(())
+}
+
+/// fsync a file or a folder.
+fn sync_path(p: &Path) -> std::io::Result<()> {
+    std::fs::File::open(p)?.sync_all()
+}
+
 /// The newest checkpoint folder under `dir`, if any.
 pub fn latest(dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
     let f = dir.join("latest");
@@ -126,6 +156,14 @@ impl<E: TrainEnv> Ppo<E> {
     pub fn save_checkpoint(&self, dir: &Path, keep: usize) -> Result<PathBuf, CheckpointError> {
         let name = format!("ckpt-{:06}", self.iteration);
         let dest = dir.join(&name);
+        let lf = dir.join("latest");
+        if dest.join("state.json").is_file() {
+            // This iteration is saved already (say, Ctrl-C right after a periodic save, or a resume
+            // that stopped before its first iteration): the state is the same, and deleting the
+            // folder to write it again would open a window with no checkpoint at all.
+            crate::atomic_write(&lf, name.as_bytes()).map_err(|e| io(&lf, e))?;
+            return Ok(dest);
+        }
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
@@ -152,26 +190,17 @@ impl<E: TrainEnv> Ppo<E> {
         let sf = tmp.join("state.json");
         let text = serde_json::to_string_pretty(&state).map_err(|e| io(&sf, e))?;
         crate::atomic_write(&sf, text.as_bytes()).map_err(|e| io(&sf, e))?;
-        let _ = std::fs::remove_dir_all(&dest);
-        std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
-        let lf = dir.join("latest");
-        crate::atomic_write(&lf, name.as_bytes()).map_err(|e| io(&lf, e))?;
-        // Prune older checkpoints.
-        let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_dir()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("ckpt-"))
-            })
-            .collect();
-        all.sort();
-        let n = all.len();
-        for old in all.into_iter().take(n.saturating_sub(keep.max(1))) {
-            let _ = std::fs::remove_dir_all(old);
+        // burn writes the .bpk files without fsync: flush them and the folder before the rename
+        // makes the checkpoint visible, and the parent after it, so `latest` never names a
+        // checkpoint whose data a power cut could lose.
+        for f in [&model, &optim] {
+            sync_path(f).map_err(|e| io(f, e))?;
         }
+        sync_path(&tmp).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+        sync_path(dir).map_err(|e| io(dir, e))?;
+        crate::atomic_write(&lf, name.as_bytes()).map_err(|e| io(&lf, e))?;
+        prune(dir, keep, &dest)?;
         Ok(dest)
     }
 
@@ -311,9 +340,38 @@ mod tests {
             ..cfg()
         };
         assert!(Ppo::resume(longer, envs(), &ck).is_ok());
+        // Saving an iteration that is saved already leaves that folder in place.
+        std::fs::write(ck.join("marker"), b"").unwrap();
+        assert_eq!(a.save_checkpoint(dir.path(), 2).unwrap(), ck);
+        assert!(ck.join("marker").exists());
         // A truncated model file is an error, not a panic.
         std::fs::write(ck.join("model.bpk"), b"not a burnpack").unwrap();
         let e = Ppo::resume(cfg(), envs(), &ck).err().unwrap().to_string();
         assert!(e.contains("model.bpk"), "{e}");
+    }
+
+    #[test]
+    fn pruning_orders_by_iteration_number_and_keeps_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [
+            "ckpt-999998",
+            "ckpt-999999",
+            "ckpt-1000000",
+            "ckpt-1000001",
+            "other",
+        ] {
+            std::fs::create_dir(dir.path().join(n)).unwrap();
+        }
+        prune(dir.path(), 2, &dir.path().join("ckpt-1000001")).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ckpt-1000000", "ckpt-1000001", "other"]);
+        // The one just written stays even when larger numbers exist.
+        prune(dir.path(), 1, &dir.path().join("ckpt-999998")).unwrap();
+        assert!(!dir.path().join("ckpt-1000000").exists());
+        assert!(!dir.path().join("ckpt-1000001").exists());
     }
 }

@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -108,7 +108,7 @@ impl Default for PpoConfig {
 impl PpoConfig {
     /// `num_envs × num_steps`.
     pub fn batch_size(&self) -> usize {
-        self.num_envs * self.num_steps
+        self.num_envs.saturating_mul(self.num_steps)
     }
 
     /// `batch_size / num_minibatches`.
@@ -129,6 +129,22 @@ impl PpoConfig {
         }
         if self.num_steps == 0 {
             return bad("num_steps", "0".into(), "needs at least one step");
+        }
+        // The rollout buffers hold batch × obs_dim floats: refuse sizes that cannot be allocated.
+        const MAX_BATCH: usize = 1 << 24;
+        if self
+            .num_envs
+            .checked_mul(self.num_steps)
+            .is_none_or(|b| b > MAX_BATCH)
+        {
+            return bad(
+                "num_steps",
+                self.num_steps.to_string(),
+                &format!(
+                    "num_envs × num_steps = {} × {} exceeds {MAX_BATCH}",
+                    self.num_envs, self.num_steps
+                ),
+            );
         }
         if self.num_minibatches == 0 || self.num_minibatches > self.batch_size() {
             return bad(
@@ -156,12 +172,15 @@ impl PpoConfig {
             ("vf_coef", self.vf_coef, 0.0, f64::INFINITY),
             ("max_grad_norm", self.max_grad_norm, 0.0, f64::INFINITY),
         ] {
-            if !(v.is_finite() && v >= lo && v <= hi) || (f == "learning_rate" && v == 0.0) {
-                return bad(
-                    f,
-                    v.to_string(),
-                    &format!("must be a number in [{lo}, {hi}]"),
-                );
+            // A zero step size, clip range or gradient norm would silently stop learning.
+            let positive = matches!(f, "learning_rate" | "clip_coef" | "max_grad_norm");
+            if !(v.is_finite() && v >= lo && v <= hi) || (positive && v == 0.0) {
+                let range = if positive {
+                    format!("({lo}, {hi}]")
+                } else {
+                    format!("[{lo}, {hi}]")
+                };
+                return bad(f, v.to_string(), &format!("must be a number in {range}"));
             }
         }
         if let Some(k) = self.target_kl
@@ -333,6 +352,48 @@ fn tensor1(data: Vec<f32>, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(data, [n]), device)
 }
 
+/// The ChaCha8 stream of action sampling and minibatch shuffles.
+pub const SAMPLING_STREAM: u64 = u64::MAX;
+
+/// Scale all gradients together so that their global L2 norm is at most `max_norm`, as
+/// `torch.nn.utils.clip_grad_norm_` does in cleanrl. (burn's `GradientClippingConfig::Norm` clips
+/// each tensor on its own, which is a different algorithm.) Returns the norm before clipping.
+pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    struct SumSq<'a> {
+        grads: &'a GradientsParams,
+        sumsq: f64,
+    }
+    impl ModuleVisitor for SumSq<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let v = g.into_data().try_to_vec::<f32>().expect("f32 gradient");
+                self.sumsq += v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f32,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    let mut sum = SumSq { grads, sumsq: 0.0 };
+    model.visit(&mut sum);
+    let norm = sum.sumsq.sqrt();
+    // torch: clip_coef = max_norm / (total_norm + 1e-6), applied only when < 1.
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        let factor = coef as f32;
+        model.visit(&mut Scale { grads, factor });
+    }
+    norm
+}
+
 /// The learner: envs, network, optimiser, normalisers and random stream.
 pub struct Ppo<E: TrainEnv> {
     /// The configuration.
@@ -375,12 +436,11 @@ impl<E: TrainEnv> Ppo<E> {
         let n_actions = envs[0].n_actions();
         let device = Device::default().autodiff();
         let model = ActorCritic::new(obs_dim, &cfg.hidden, n_actions, cfg.seed, &device);
-        let optim = AdamConfig::new()
-            .with_epsilon(1e-5)
-            .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.max_grad_norm as f32)))
-            .init();
+        let optim = AdamConfig::new().with_epsilon(1e-5).init();
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        rng.set_stream(0);
+        // Stream 0 initialises the network and streams 1..=num_envs seed the envs: action sampling
+        // and minibatch shuffles take their own stream, so none of them are correlated.
+        rng.set_stream(SAMPLING_STREAM);
         let mut envs = VecEnv::new(envs, cfg.seed);
         let next_obs = envs.reset();
         let mut obs_rms = RunningMeanStd::new(obs_dim);
@@ -650,7 +710,8 @@ impl<E: TrainEnv> Ppo<E> {
                 ent_l = f64::from(entropy_loss.clone().into_scalar::<f32>());
                 let loss = pg_loss - entropy_loss.mul_scalar(cfg.ent_coef as f32)
                     + v_loss.mul_scalar(cfg.vf_coef as f32);
-                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                clip_grad_norm(&self.model, &mut grads, cfg.max_grad_norm);
                 self.model = self.optim.step(lr, self.model.clone(), grads);
             }
             if cfg.target_kl.is_some_and(|t| kl > t) {
@@ -842,6 +903,93 @@ mod tests {
                 .unwrap_err()
                 .starts_with("total_timesteps = 10")
         );
+        for (c, field) in [
+            (
+                PpoConfig {
+                    clip_coef: 0.0,
+                    ..PpoConfig::default()
+                },
+                "clip_coef = 0",
+            ),
+            (
+                PpoConfig {
+                    max_grad_norm: 0.0,
+                    ..PpoConfig::default()
+                },
+                "max_grad_norm = 0",
+            ),
+            (
+                PpoConfig {
+                    num_envs: usize::MAX,
+                    ..PpoConfig::default()
+                },
+                "num_steps = 128",
+            ),
+        ] {
+            let e = c.validate().unwrap_err();
+            assert!(e.starts_with(field), "{e}");
+        }
         assert!(PpoConfig::default().validate().is_ok());
+    }
+
+    /// The clip scales every tensor by one factor so that the global norm is `max_norm` (torch's
+    /// `clip_grad_norm_`), and leaves gradients below the norm untouched.
+    #[test]
+    fn grad_norm_clip_is_global() {
+        let device = Device::default().autodiff();
+        let model = ActorCritic::new(4, &[8], 2, 7, &device);
+        let grads_of = || {
+            let x = tensor2(
+                (0..12).map(|i| i as f32 * 0.3 - 1.0).collect(),
+                3,
+                4,
+                &device,
+            );
+            let loss = model.logits(x.clone()).sum().mul_scalar(5.0) + model.value(x).sum();
+            GradientsParams::from_grads(loss.backward(), &model)
+        };
+        // Flatten every gradient, in visiting order.
+        fn flat<M: Module>(model: &M, grads: &GradientsParams) -> Vec<Vec<f32>> {
+            struct Collect<'a>(&'a GradientsParams, Vec<Vec<f32>>);
+            impl ModuleVisitor for Collect<'_> {
+                fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                    if let Some(g) = self.0.get::<D>(p.id) {
+                        self.1.push(g.into_data().try_to_vec::<f32>().unwrap());
+                    }
+                }
+            }
+            let mut c = Collect(grads, Vec::new());
+            model.visit(&mut c);
+            c.1
+        }
+        let norm = |t: &[Vec<f32>]| {
+            t.iter()
+                .flatten()
+                .map(|&x| f64::from(x).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let mut g = grads_of();
+        let before = flat(&model, &g);
+        assert!(before.len() >= 4, "weights and biases of both nets");
+        let n0 = clip_grad_norm(&model, &mut g, 0.5);
+        assert!(
+            (n0 - norm(&before)).abs() < 1e-4 * n0,
+            "returns the norm before"
+        );
+        assert!(n0 > 1.0, "the test loss has a large gradient: {n0}");
+        let after = flat(&model, &g);
+        assert!((norm(&after) - 0.5).abs() < 1e-4, "global norm is max_norm");
+        let f = 0.5 / n0;
+        for (b, a) in before.iter().flatten().zip(after.iter().flatten()) {
+            assert!(
+                (f64::from(*b) * f - f64::from(*a)).abs() < 1e-5,
+                "one factor for all"
+            );
+        }
+        // Below the norm: untouched.
+        let mut g = grads_of();
+        clip_grad_norm(&model, &mut g, 1e9);
+        assert_eq!(flat(&model, &g), before);
     }
 }

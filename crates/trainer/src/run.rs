@@ -32,6 +32,10 @@ pub struct TrainConfig {
     /// Evaluation during training on held-out scenarios and seeds.
     #[serde(default)]
     pub validation: Option<ValidationConfig>,
+    /// The runtime's guardrails, applied to every action in training as the runtime applies them in
+    /// a cluster (`[guardrails]`, the fields of `rlscale_runtime::Guardrails`). Absent: none.
+    #[serde(default)]
+    pub guardrails: Option<rlscale_runtime::Guardrails>,
 }
 
 /// `[validation]`: every `every` iterations the current network is exported and played greedily on
@@ -120,6 +124,13 @@ impl TrainConfig {
                 rlscale_sim::Scenario::load(sc, &rlscale_sim::Overrides::default())
                     .map_err(|e| format!("validation.scenarios[{i}]: {e}"))?;
             }
+        }
+        if let Some(g) = self.guardrails {
+            let rc = rlscale_runtime::RuntimeConfig {
+                guardrails: g,
+                ..rlscale_runtime::RuntimeConfig::new(1, 2)
+            };
+            rc.validate().map_err(|e| e.to_string())?;
         }
         crate::simenv::check_mix(&self.mix)
     }

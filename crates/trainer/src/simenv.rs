@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rlscale_core::{Action, ActionSpace, Env, N_ACTIONS, N_FEATURES};
-use rlscale_sim::{Overrides, Scenario, SimEnv};
+use rlscale_core::{Action, ActionSpace, Env, MetricsSnapshot, N_ACTIONS, N_FEATURES};
+use rlscale_runtime::{Guard, Guardrails};
+use rlscale_sim::{Overrides, ProfileScale, Scenario, SimEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::env::{TrainEnv, Transition};
@@ -33,6 +34,31 @@ pub struct MixEntry {
     /// Arrival rates are multiplied by a log-uniform factor in `[rate_scale[0], rate_scale[1]]`.
     #[serde(default = "unit_range")]
     pub rate_scale: [f64; 2],
+    /// The service profile's cold-start durations are multiplied by a log-uniform factor in this range.
+    #[serde(default = "unit_range")]
+    pub cold_start_scale: [f64; 2],
+    /// Its throughput curve (capacity per replica), likewise.
+    #[serde(default = "unit_range")]
+    pub capacity_scale: [f64; 2],
+    /// Its GPU price, likewise.
+    #[serde(default = "unit_range")]
+    pub price_scale: [f64; 2],
+}
+
+impl MixEntry {
+    /// `steps`-step episodes of `scenario`, weight 1, no randomization.
+    pub fn new(scenario: impl Into<PathBuf>, steps: u64) -> Self {
+        MixEntry {
+            scenario: scenario.into(),
+            weight: 1.0,
+            steps,
+            max_offset_s: 0.0,
+            rate_scale: unit_range(),
+            cold_start_scale: unit_range(),
+            capacity_scale: unit_range(),
+            price_scale: unit_range(),
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -52,6 +78,8 @@ pub struct Variant {
     pub offset_s: f64,
     /// Rate scale.
     pub rate_scale: f64,
+    /// Service-profile multipliers.
+    pub profile: ProfileScale,
 }
 
 /// The simulator over a scenario mixture.
@@ -61,6 +89,11 @@ pub struct SimTrainEnv {
     space: ActionSpace,
     target: u32,
     variant: Option<Variant>,
+    rails: Option<Guardrails>,
+    guard: Option<Guard>,
+    /// The last snapshot (what the guardrails read, as a runtime would).
+    last: Option<MetricsSnapshot>,
+    notes: Vec<rlscale_runtime::Note>,
 }
 
 impl SimTrainEnv {
@@ -72,7 +105,19 @@ impl SimTrainEnv {
             space: ActionSpace::new(0, 0),
             target: 0,
             variant: None,
+            rails: None,
+            guard: None,
+            last: None,
+            notes: Vec::new(),
         }
+    }
+
+    /// Apply the runtime's guardrails to every action (scale-down stabilization, anti-cascade, step
+    /// limits), exactly as `rlscale_runtime::Runtime` applies them in a cluster, so the policy learns
+    /// under the rules it will run under.
+    pub fn with_guardrails(mut self, rails: Option<Guardrails>) -> Self {
+        self.rails = rails;
+        self
     }
 
     /// The variant of the current episode.
@@ -98,12 +143,25 @@ impl SimTrainEnv {
         } else {
             0.0
         };
-        let [lo, hi] = e.rate_scale;
-        let rate_scale = (lo.ln() + rng.random::<f64>() * (hi.ln() - lo.ln())).exp();
+        let mut log_uniform = |[lo, hi]: [f64; 2]| {
+            let u = rng.random::<f64>();
+            if lo == hi {
+                lo
+            } else {
+                (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+            }
+        };
+        let rate_scale = log_uniform(e.rate_scale);
+        let profile = ProfileScale {
+            cold_start: log_uniform(e.cold_start_scale),
+            capacity: log_uniform(e.capacity_scale),
+            price: log_uniform(e.price_scale),
+        };
         Variant {
             entry,
             offset_s,
             rate_scale,
+            profile,
         }
     }
 }
@@ -117,6 +175,7 @@ pub fn load_variant(mix: &[MixEntry], v: &Variant) -> Result<Scenario, rlscale_s
             max_episode_steps: Some(e.steps),
             window_offset_s: Some(v.offset_s),
             rate_scale: Some(v.rate_scale),
+            profile_scale: Some(v.profile),
             ..Overrides::default()
         },
     )
@@ -128,23 +187,36 @@ pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
         return Err("the scenario mixture is empty".into());
     }
     for (i, e) in mix.iter().enumerate() {
-        let [lo, hi] = e.rate_scale;
         if !(e.weight.is_finite() && e.weight > 0.0) {
             return Err(format!("mix[{i}].weight = {}: must be > 0", e.weight));
         }
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
-            return Err(format!(
-                "mix[{i}].rate_scale = [{lo}, {hi}]: needs 0 < lo <= hi"
-            ));
+        for (field, [lo, hi]) in [
+            ("rate_scale", e.rate_scale),
+            ("cold_start_scale", e.cold_start_scale),
+            ("capacity_scale", e.capacity_scale),
+            ("price_scale", e.price_scale),
+        ] {
+            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
+                return Err(format!(
+                    "mix[{i}].{field} = [{lo}, {hi}]: needs 0 < lo <= hi"
+                ));
+            }
         }
+        let [lo, hi] = e.rate_scale;
+        let at = |j: usize| ProfileScale {
+            cold_start: e.cold_start_scale[j],
+            capacity: e.capacity_scale[j],
+            price: e.price_scale[j],
+        };
         if e.steps == 0 {
             return Err(format!("mix[{i}].steps = 0: needs at least one step"));
         }
-        for (offset_s, rate_scale) in [(0.0, lo), (e.max_offset_s, hi)] {
+        for (offset_s, rate_scale, profile) in [(0.0, lo, at(0)), (e.max_offset_s, hi, at(1))] {
             let v = Variant {
                 entry: i,
                 offset_s,
                 rate_scale,
+                profile,
             };
             load_variant(mix, &v).map_err(|err| format!("mix[{i}]: {err}"))?;
         }
@@ -173,6 +245,8 @@ impl TrainEnv for SimTrainEnv {
         let mut env = SimEnv::new(Arc::new(sc));
         let (obs, info) = env.reset(Some(rng.random()));
         self.target = info.target_replicas;
+        self.guard = self.rails.map(|g| Guard::new(g, r.min, r.max));
+        self.last = Some(info.snapshot);
         self.env = Some(env);
         self.variant = Some(v);
         obs.0.to_vec()
@@ -180,10 +254,21 @@ impl TrainEnv for SimTrainEnv {
 
     fn step(&mut self, action: usize) -> Transition {
         let env = self.env.as_mut().expect("reset before step");
+        let act = match (&mut self.guard, &self.last, env.now()) {
+            (Some(guard), Some(snap), Some(now)) => {
+                // The decision time is the episode runner's (`SimEnv::now`), as in evaluation.
+                let proposed = self.space.apply_index(self.target, action);
+                self.notes.clear();
+                let (to, _) = guard.apply(snap, now, self.target, proposed, &mut self.notes);
+                Action::Replicas(to)
+            }
+            _ => Action::Index(action),
+        };
         let s = env
-            .step(&Action::Index(action))
+            .step(&act)
             .expect("the vector env resets ended episodes");
         self.target = s.info.target_replicas;
+        self.last = Some(s.info.snapshot);
         Transition {
             obs: s.obs.0.to_vec(),
             reward: s.reward as f32,
@@ -215,5 +300,96 @@ impl TrainEnv for SimTrainEnv {
                 self.variant.as_ref().map_or(0.0, |v| v.entry as f64),
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rlscale_core::FEATURE_NAMES;
+
+    fn steady() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../envs/steady-8b-l4-v1.toml")
+    }
+
+    /// Each episode draws its own service profile, and the observation shows it (features 19–21), so
+    /// one policy can tell the services apart.
+    #[test]
+    fn episodes_draw_service_profiles_that_the_observation_shows() {
+        let mix: Arc<[MixEntry]> = vec![MixEntry {
+            cold_start_scale: [0.5, 2.0],
+            capacity_scale: [0.5, 2.0],
+            price_scale: [0.5, 3.0],
+            ..MixEntry::new(steady(), 4)
+        }]
+        .into();
+        check_mix(&mix).unwrap();
+        let idx = |n: &str| FEATURE_NAMES.iter().position(|f| *f == n).unwrap();
+        let cols = [
+            idx("log_cold_start_min"),
+            idx("log_capacity"),
+            idx("log_usd_per_replica_hour"),
+        ];
+        let mut env = SimTrainEnv::new(mix.clone());
+        let mut seen = Vec::new();
+        for seed in 0..6 {
+            let obs = env.reset(seed);
+            let k = env.variant().unwrap().profile;
+            for (lo_hi, x) in [
+                (mix[0].cold_start_scale, k.cold_start),
+                (mix[0].capacity_scale, k.capacity),
+                (mix[0].price_scale, k.price),
+            ] {
+                assert!(x >= lo_hi[0] && x <= lo_hi[1], "{x} in {lo_hi:?}");
+            }
+            seen.push(cols.map(|c| obs[c]));
+        }
+        for c in 0..3 {
+            let distinct = seen
+                .iter()
+                .map(|o| o[c].to_bits())
+                .collect::<std::collections::BTreeSet<_>>();
+            assert!(
+                distinct.len() >= 5,
+                "feature {} barely varies: {seen:?}",
+                cols[c]
+            );
+        }
+        // Same seed, same variant.
+        let a = env.reset(3);
+        assert_eq!(env.reset(3), a);
+        // A bad range is refused, naming the field.
+        let bad: Arc<[MixEntry]> = vec![MixEntry {
+            price_scale: [2.0, 1.0],
+            ..MixEntry::new(steady(), 4)
+        }]
+        .into();
+        let e = check_mix(&bad).unwrap_err();
+        assert!(e.contains("mix[0].price_scale = [2, 1]"), "{e}");
+    }
+
+    /// With guardrails, the env applies them to the policy's actions as the runtime would.
+    #[test]
+    fn guardrails_apply_to_actions_in_training() {
+        let mix: Arc<[MixEntry]> = vec![MixEntry::new(steady(), 8)].into();
+        let rails = Guardrails {
+            max_step_up: 1,
+            anti_cascade: false,
+            ..Guardrails::default()
+        };
+        let mut bare = SimTrainEnv::new(mix.clone());
+        let mut guarded = SimTrainEnv::new(mix).with_guardrails(Some(rails));
+        bare.reset(5);
+        guarded.reset(5);
+        let t0 = guarded.target;
+        assert_eq!(bare.target, t0);
+        let up8 = rlscale_core::ACTION_DELTAS
+            .iter()
+            .position(|&d| d == 8)
+            .unwrap();
+        bare.step(up8);
+        guarded.step(up8);
+        assert_eq!(bare.target, (t0 + 8).min(bare.space.max_replicas));
+        assert_eq!(guarded.target, t0 + 1, "max_step_up = 1");
     }
 }

@@ -15,11 +15,10 @@ fn runtime_forward_equals_burn_forward() {
     let scenario =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envs/bursty-8b-l4-v1.toml");
     let mix: std::sync::Arc<[MixEntry]> = vec![MixEntry {
-        scenario,
-        weight: 1.0,
-        steps: 64,
-        max_offset_s: 0.0,
-        rate_scale: [1.0, 1.0],
+        cold_start_scale: [0.5, 2.0],
+        capacity_scale: [0.5, 2.0],
+        price_scale: [0.5, 2.0],
+        ..MixEntry::new(scenario, 64)
     }]
     .into();
     let cfg = PpoConfig {
