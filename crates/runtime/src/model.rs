@@ -454,12 +454,35 @@ impl PreparedActor {
                 }
             }
             if k < last {
-                self.b.iter_mut().for_each(|v| *v = v.tanh());
+                self.b.iter_mut().for_each(|v| *v = tanh_approx(*v));
             }
             std::mem::swap(&mut self.a, &mut self.b);
         }
         &self.a
     }
+}
+
+/// `tanh` as a rational function (the [-7.9, 7.9]-clamped 13/6 minimax approximation Eigen uses for
+/// float tanh): max absolute error 4e-7 against the exact value (f32's own `tanh` is within 1e-7),
+/// branch-free so a layer's activations vectorise, and about 3× faster than `f32::tanh`, which
+/// dominated the forward pass. The equivalence test against burn's exact tanh holds within 1e-5.
+#[inline]
+pub fn tanh_approx(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = -2.760_768_5e-16_f32;
+    p = p * x2 + 2.000_188e-13;
+    p = p * x2 - 8.604_672e-11;
+    p = p * x2 + 5.122_297e-8;
+    p = p * x2 + 1.485_722_4e-5;
+    p = p * x2 + 6.372_619e-4;
+    p = p * x2 + 4.893_524_6e-3;
+    let mut q = 1.198_258_4e-6_f32;
+    q = q * x2 + 1.185_347_1e-4;
+    q = q * x2 + 2.268_434_6e-3;
+    q = q * x2 + 4.893_525e-3;
+    x * p / q
 }
 
 /// A tanh MLP over plain vectors: tanh after every layer but the last.
@@ -474,7 +497,7 @@ pub fn mlp(layers: &[Dense], mut x: Vec<f32>) -> Vec<f32> {
             }
         }
         if k < last {
-            y.iter_mut().for_each(|v| *v = v.tanh());
+            y.iter_mut().for_each(|v| *v = tanh_approx(*v));
         }
         x = y;
     }
@@ -587,6 +610,22 @@ mod tests {
             matches!(e, LoadError::Io { .. }) && e.to_string().contains("/nonexistent/model.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tanh_approx_is_within_4e_7_everywhere() {
+        let mut worst = 0.0f64;
+        for i in 0..=400_000 {
+            let x = -12.0 + 24.0 * f64::from(i) / 400_000.0;
+            let xf = x as f32;
+            let e = (f64::from(tanh_approx(xf)) - f64::from(xf).tanh()).abs();
+            worst = worst.max(e);
+        }
+        assert!(worst < 4.5e-7, "max error {worst:e}");
+        assert_eq!(tanh_approx(0.0), 0.0);
+        assert!((tanh_approx(1e-6) - 1e-6).abs() < 1e-12);
+        assert!((tanh_approx(f32::MAX) - 1.0).abs() < 1e-6);
+        assert!((tanh_approx(f32::NEG_INFINITY) + 1.0).abs() < 1e-6);
     }
 
     #[test]

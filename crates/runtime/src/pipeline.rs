@@ -68,10 +68,13 @@ pub struct Guardrails {
     /// `scaleDown.stabilizationWindowSeconds`); 0 turns it off.
     pub scale_down_stabilization_s: f64,
     /// While replicas are starting, scale up only as far as the demand justifies:
-    /// `ceil(cascade_headroom × (arrival_rate_1m + queue_depth / cascade_drain_s) / capacity_rps)`.
+    /// `ceil(cascade_headroom × (arrival_rate_1m + queue_depth / drain) / capacity_rps)`.
     pub anti_cascade: bool,
-    /// Seconds in which the queue should drain, for the anti-cascade rule.
-    pub cascade_drain_s: f64,
+    /// Seconds in which the queue should drain, for the anti-cascade rule (`drain` above). Absent:
+    /// the SLO latency of the snapshot's service profile (at least 1 s), since a queue that takes
+    /// longer than the SLO to drain is already violating it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascade_drain_s: Option<f64>,
     /// Headroom over the demand, for the anti-cascade rule.
     pub cascade_headroom: f64,
 }
@@ -83,7 +86,7 @@ impl Default for Guardrails {
             max_step_down: 4,
             scale_down_stabilization_s: 60.0,
             anti_cascade: true,
-            cascade_drain_s: 60.0,
+            cascade_drain_s: None,
             cascade_headroom: 1.25,
         }
     }
@@ -154,7 +157,11 @@ impl RuntimeConfig {
                 g.scale_down_stabilization_s,
                 false,
             ),
-            ("guardrails.cascade_drain_s", g.cascade_drain_s, true),
+            (
+                "guardrails.cascade_drain_s",
+                g.cascade_drain_s.unwrap_or(1.0),
+                true,
+            ),
             ("guardrails.cascade_headroom", g.cascade_headroom, true),
         ] {
             if !(v.is_finite() && v >= 0.0) || (positive && v == 0.0) {
@@ -586,7 +593,10 @@ impl Guard {
         // Anti-cascade: while replicas start, grow only as far as the demand justifies.
         if g.anti_cascade && x > from && s.starting_replicas > 0 {
             let cap = s.profile.capacity_rps;
-            let demand = s.arrival_rate_1m + s.queue_depth / g.cascade_drain_s;
+            let drain = g
+                .cascade_drain_s
+                .unwrap_or_else(|| s.profile.slo_latency_s.max(1.0));
+            let demand = s.arrival_rate_1m + s.queue_depth / drain;
             let justified = if cap > 0.0 {
                 (g.cascade_headroom * demand / cap)
                     .ceil()
@@ -997,12 +1007,22 @@ mod tests {
             "{:?}",
             o.chain
         );
-        // A deep queue justifies more: 1.25 × (12 + 1200 / 60) / 3 = 13.3 → 14. (A model trained on
+        // A queue justifies more: it should drain within the SLO (10 s), so
+        // 1.25 × (12 + 120 / 10) / 3 = 10.
+        let mut r = runtime(always(UP8), c.clone());
+        let mut s = snap(4, 4);
+        s.queue_depth = 120.0;
+        let o = r.decide_explained(&s, SimTime(T0));
+        assert_eq!(
+            (o.decision.replicas, o.decision.reason),
+            (10, Reason::AntiCascade)
+        );
+        // With an explicit drain time: 1.25 × (12 + 1200 / 60) / 3 = 13.3 → 14. (A model trained on
         // wide queues, so that this one is in distribution.)
         let mut wide = always(UP8);
         wide.obs_norm.var = vec![1e4; N_FEATURES];
+        c.guardrails.cascade_drain_s = Some(60.0);
         let mut r = runtime(wide, c);
-        let mut s = snap(4, 4);
         s.queue_depth = 1200.0;
         let o = r.decide_explained(&s, SimTime(T0));
         assert_eq!(

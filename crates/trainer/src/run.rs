@@ -187,6 +187,7 @@ pub fn metrics_line(s: &IterStats) -> serde_json::Value {
         "charts/episodic_slo_attainment_pct": mean(&stat("slo_attainment_pct")),
         "charts/learning_rate": num(s.learning_rate),
         "charts/SPS": num(s.sps),
+        "perf/update_s": num(s.update_s),
         "losses/value_loss": num(s.value_loss),
         "losses/policy_loss": num(s.policy_loss),
         "losses/entropy": num(s.entropy),
