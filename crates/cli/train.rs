@@ -365,9 +365,15 @@ pub fn run(args: Args) -> Result<()> {
     // TensorBoard event files beside the JSONL (a resumed run adds a second file; TensorBoard reads both).
     let mut tb = tensorboard_rs::summary_writer::SummaryWriter::new(&dir);
     eprintln!("run folder: {}", dir.display());
+    let mut last_validation: Option<f64> = None;
     while !ppo.finished() && !stop.load(Ordering::SeqCst) {
         let s = ppo.iterate();
         let mut line = metrics_line(&s);
+        line["time_unix_s"] = serde_json::json!(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        );
         if let (Some(v), Some(hpa)) = (&validation, &hpa_score)
             && s.iteration % v.every == 0
         {
@@ -433,12 +439,19 @@ pub fn run(args: Args) -> Result<()> {
         }
         let cost = line["charts/episodic_cost_usd"].as_f64();
         let slo = line["charts/episodic_slo_attainment_pct"].as_f64();
-        let val = best
-            .as_ref()
-            .and_then(|b| b["objective_vs_hpa"].as_f64())
-            .map_or(String::new(), |r| {
-                format!("  best validation {r:.3}× default HPA's objective")
-            });
+        if let Some(r) = line["charts/validation_objective_vs_hpa"].as_f64() {
+            last_validation = Some(r);
+        }
+        let val = match (
+            last_validation,
+            best.as_ref().and_then(|b| b["objective_vs_hpa"].as_f64()),
+        ) {
+            (Some(l), Some(b)) => {
+                format!("  validation {l:.3}× default HPA's objective (best {b:.3}×)")
+            }
+            (None, Some(b)) => format!("  best validation {b:.3}× default HPA's objective"),
+            _ => String::new(),
+        };
         let msg = format!(
             "SPS {:.0}  episode ${}  SLO {}{val}",
             s.sps,

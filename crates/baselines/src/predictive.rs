@@ -111,7 +111,7 @@ impl Predictive {
             Some((last, _)) if *last > b => {} // time went backwards: ignore the sample
             _ => self.history.push_back((b, rate)),
         }
-        let oldest = self.bucket(t - self.cfg.period_s) - 1;
+        let oldest = self.bucket(t - self.cfg.period_s).saturating_sub(1);
         while self.history.front().is_some_and(|(k, _)| *k < oldest) {
             self.history.pop_front();
         }

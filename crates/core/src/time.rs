@@ -34,8 +34,8 @@ impl SimTime {
 
     /// Day of the week, 0 = Monday … 6 = Sunday (1970-01-01 was a Thursday).
     pub fn day_of_week(self) -> u32 {
-        let days = (self.0 / 86_400.0).floor() as i64;
-        ((days + 3).rem_euclid(7)) as u32
+        // In floating point: a time beyond i64's days (a garbage snapshot) must not overflow. NaN → 0.
+        ((self.0 / 86_400.0).floor() + 3.0).rem_euclid(7.0) as u32
     }
 
     /// Seconds since Monday 00:00 UTC, in `[0, 604800)`.
@@ -62,6 +62,16 @@ mod tests {
         assert!((t2.second_of_day() - 18.5 * 3600.0).abs() < 1e-6);
         assert!((t2.second_of_week() - (5.0 * 86_400.0 + 18.5 * 3600.0)).abs() < 1e-6);
         assert_eq!(t2.since(t), 86_400.0 + 18.5 * 3600.0);
+    }
+
+    /// Found by `fuzz/snapshot_decide`: a snapshot time of 3.3e25 s overflowed an i64 day count.
+    #[test]
+    fn absurd_times_do_not_panic() {
+        for t in [3.3e25, -3.3e25, f64::MAX, f64::MIN, f64::INFINITY, f64::NAN] {
+            let d = SimTime(t).day_of_week();
+            assert!(d < 7, "{t}: {d}");
+            let _ = SimTime(t).second_of_week();
+        }
     }
 
     #[test]

@@ -874,6 +874,37 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_based_fallback_is_configured_like_a_baseline_file() {
+        let c = RuntimeConfig {
+            fallback: BaselineConfig::default_for("keda").unwrap(),
+            ..RuntimeConfig::new(1, 30)
+        };
+        // The TOML users write: [fallback] with law = "keda" and KEDA's table.
+        let text = toml::to_string(&c).unwrap();
+        assert!(
+            text.contains("[fallback]") && text.contains("law = \"keda\""),
+            "{text}"
+        );
+        let back: RuntimeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        let mut r = Runtime::new(Err("none".into()), back, "t").unwrap();
+        let mut s = snap(2, 0);
+        s.queue_depth = 200.0;
+        let o = r.decide_explained(&s, SimTime(T0));
+        assert!(
+            o.chain
+                .iter()
+                .any(|n| matches!(n, Note::FallbackLaw { law: "keda", .. })),
+            "{:?}",
+            o.chain
+        );
+        assert!(
+            o.decision.replicas > 2,
+            "a deep queue scales KEDA up: {o:?}"
+        );
+    }
+
+    #[test]
     fn out_of_distribution_inputs_go_to_the_fallback() {
         let mut m = always(UP1);
         let q = FEATURE_NAMES
