@@ -965,41 +965,12 @@ fn train_interrupted_saves_and_does_not_export() {
 
 /// A one-layer model that always prefers `action`, written to `path`.
 fn write_model(path: &std::path::Path, action: usize) {
-    use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION};
-    use rlscale_runtime::model::{Dense, FORMAT, FORMAT_VERSION, FeatureRanges, ObsNorm};
-    let mut bias = vec![0.0; N_ACTIONS];
-    bias[action] = 1.0;
-    let m = rlscale_runtime::ModelFile {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        obs_schema_version: OBS_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
-        obs_norm: ObsNorm {
-            mean: vec![0.0; N_FEATURES],
-            var: vec![100.0; N_FEATURES],
-            epsilon: 1e-8,
-            clip: 10.0,
-        },
-        feature_ranges: FeatureRanges {
-            min: vec![-50.0; N_FEATURES],
-            max: vec![50.0; N_FEATURES],
-        },
-        actor: vec![Dense {
-            d_in: N_FEATURES,
-            d_out: N_ACTIONS,
-            weight: vec![0.0; N_FEATURES * N_ACTIONS],
-            bias,
-        }],
-        critic: vec![Dense {
-            d_in: N_FEATURES,
-            d_out: 1,
-            weight: vec![0.0; N_FEATURES],
-            bias: vec![0.0],
-        }],
-        activation: "tanh".into(),
-        action_deltas: ACTION_DELTAS.to_vec(),
-        provenance: serde_json::json!({"seed": 7, "validation": {"best": {"iteration": 3, "objective_vs_hpa": 0.625, "objective_usd": 12.5, "slo_attainment_pct": 99.5, "cost_usd": 10.0, "hpa": {"objective_usd": 20.0}}}}),
-    };
+    use rlscale_core::N_FEATURES;
+    let mut m = rlscale_runtime::ModelFile::always(action);
+    m.obs_norm.var = vec![100.0; N_FEATURES];
+    m.feature_ranges.min = vec![-50.0; N_FEATURES];
+    m.feature_ranges.max = vec![50.0; N_FEATURES];
+    m.provenance = serde_json::json!({"seed": 7, "validation": {"best": {"iteration": 3, "objective_vs_hpa": 0.625, "objective_usd": 12.5, "slo_attainment_pct": 99.5, "cost_usd": 10.0, "hpa": {"objective_usd": 20.0}}}});
     m.save(path).unwrap();
 }
 

@@ -2,48 +2,18 @@
 
 use std::sync::Arc;
 
-use rlscale_core::{
-    ACTION_DELTAS, FEATURE_NAMES, MetricsSnapshot, N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION,
-    ServiceProfile, SimTime,
-};
+use rlscale_core::{MetricsSnapshot, N_ACTIONS, N_FEATURES, ServiceProfile, SimTime};
 use rlscale_runtime::ModelFile;
-use rlscale_runtime::model::{Dense, FORMAT, FORMAT_VERSION, FeatureRanges, ObsNorm};
 
-/// A one-layer model with varied weights and wide training ranges.
+/// A one-layer model with varied weights.
 pub fn model() -> Arc<ModelFile> {
-    Arc::new(ModelFile {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        obs_schema_version: OBS_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
-        obs_norm: ObsNorm {
-            mean: vec![0.5; N_FEATURES],
-            var: vec![4.0; N_FEATURES],
-            epsilon: 1e-8,
-            clip: 10.0,
-        },
-        feature_ranges: FeatureRanges {
-            min: vec![-20.0; N_FEATURES],
-            max: vec![20.0; N_FEATURES],
-        },
-        actor: vec![Dense {
-            d_in: N_FEATURES,
-            d_out: N_ACTIONS,
-            weight: (0..N_FEATURES * N_ACTIONS)
-                .map(|i| ((i * 37) % 19) as f32 * 0.1 - 0.9)
-                .collect(),
-            bias: vec![0.0; N_ACTIONS],
-        }],
-        critic: vec![Dense {
-            d_in: N_FEATURES,
-            d_out: 1,
-            weight: vec![0.01; N_FEATURES],
-            bias: vec![0.0],
-        }],
-        activation: "tanh".into(),
-        action_deltas: ACTION_DELTAS.to_vec(),
-        provenance: serde_json::json!({}),
-    })
+    let weight = (0..N_FEATURES * N_ACTIONS)
+        .map(|i| ((i * 37) % 19) as f32 * 0.1 - 0.9)
+        .collect();
+    let mut m = ModelFile::one_layer(weight, vec![0.0; N_ACTIONS]);
+    m.obs_norm.mean = vec![0.5; N_FEATURES];
+    m.obs_norm.var = vec![4.0; N_FEATURES];
+    Arc::new(m)
 }
 
 /// A busy, valid snapshot at `t`.

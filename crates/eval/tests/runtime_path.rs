@@ -5,47 +5,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION};
+use rlscale_core::{FEATURE_NAMES, N_FEATURES};
 use rlscale_eval::policies::PolicyChoice;
 use rlscale_runtime::ModelFile;
-use rlscale_runtime::model::{Dense, FORMAT, FORMAT_VERSION, FeatureRanges, ObsNorm};
 use rlscale_sim::{Overrides, Scenario, SimEnv, run_episode};
 
 fn model(tod_range: (f32, f32)) -> ModelFile {
     let tod = FEATURE_NAMES.iter().position(|f| *f == "tod_sin").unwrap();
-    let mut min = vec![-1e3; N_FEATURES];
-    let mut max = vec![1e3; N_FEATURES];
-    (min[tod], max[tod]) = tod_range;
-    let mut bias = vec![0.0; N_ACTIONS];
-    bias[3] = 1.0; // hold
-    ModelFile {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        obs_schema_version: OBS_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
-        obs_norm: ObsNorm {
-            mean: vec![0.0; N_FEATURES],
-            var: vec![1e4; N_FEATURES],
-            epsilon: 1e-8,
-            clip: 10.0,
-        },
-        feature_ranges: FeatureRanges { min, max },
-        actor: vec![Dense {
-            d_in: N_FEATURES,
-            d_out: N_ACTIONS,
-            weight: vec![0.0; N_FEATURES * N_ACTIONS],
-            bias,
-        }],
-        critic: vec![Dense {
-            d_in: N_FEATURES,
-            d_out: 1,
-            weight: vec![0.0; N_FEATURES],
-            bias: vec![0.0],
-        }],
-        activation: "tanh".into(),
-        action_deltas: ACTION_DELTAS.to_vec(),
-        provenance: serde_json::json!({}),
-    }
+    let mut m = ModelFile::always(3); // hold
+    m.obs_norm.var = vec![1e4; N_FEATURES];
+    m.feature_ranges.min = vec![-1e3; N_FEATURES];
+    m.feature_ranges.max = vec![1e3; N_FEATURES];
+    (m.feature_ranges.min[tod], m.feature_ranges.max[tod]) = tod_range;
+    m
 }
 
 /// Decisions by `source/reason` over one episode of `policy`.

@@ -184,6 +184,53 @@ pub enum LoadError {
 }
 
 impl ModelFile {
+    /// A model whose actor is one layer, `logits = weight·x + bias` (`weight` row-major, features ×
+    /// actions), with identity normalisation (mean 0, variance 1), training ranges of ±100 on every
+    /// feature, a zero critic, and empty provenance. For tests, examples and fuzzing: a policy whose
+    /// choice is easy to predict. Adjust the public fields for other normalisations or ranges.
+    pub fn one_layer(weight: Vec<f32>, bias: Vec<f32>) -> ModelFile {
+        ModelFile {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            obs_schema_version: OBS_SCHEMA_VERSION,
+            feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            obs_norm: ObsNorm {
+                mean: vec![0.0; N_FEATURES],
+                var: vec![1.0; N_FEATURES],
+                epsilon: 1e-8,
+                clip: 10.0,
+            },
+            feature_ranges: FeatureRanges {
+                min: vec![-100.0; N_FEATURES],
+                max: vec![100.0; N_FEATURES],
+            },
+            actor: vec![Dense {
+                d_in: N_FEATURES,
+                d_out: N_ACTIONS,
+                weight,
+                bias,
+            }],
+            critic: vec![Dense {
+                d_in: N_FEATURES,
+                d_out: 1,
+                weight: vec![0.0; N_FEATURES],
+                bias: vec![0.0],
+            }],
+            activation: "tanh".into(),
+            action_deltas: ACTION_DELTAS.to_vec(),
+            provenance: serde_json::json!({}),
+        }
+    }
+
+    /// A one-layer model that always prefers action `index` (see [`ModelFile::one_layer`]).
+    pub fn always(index: usize) -> ModelFile {
+        let mut bias = vec![0.0; N_ACTIONS];
+        if let Some(b) = bias.get_mut(index) {
+            *b = 1.0;
+        }
+        ModelFile::one_layer(vec![0.0; N_FEATURES * N_ACTIONS], bias)
+    }
+
     /// Write atomically: a temporary file beside `path`, synced, then renamed.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;

@@ -716,9 +716,8 @@ impl Policy for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Dense, FORMAT, FORMAT_VERSION, FeatureRanges, ObsNorm};
     use proptest::prelude::*;
-    use rlscale_core::{N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION, ServiceProfile};
+    use rlscale_core::{N_ACTIONS, N_FEATURES, ServiceProfile};
 
     fn profile() -> ServiceProfile {
         ServiceProfile {
@@ -742,47 +741,12 @@ mod tests {
         s
     }
 
-    /// A model whose actor is one layer: `logits = W·x + b`, with feature ranges wide enough for any
-    /// test snapshot.
     fn model(weight: Vec<f32>, bias: Vec<f32>) -> ModelFile {
-        ModelFile {
-            format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
-            obs_schema_version: OBS_SCHEMA_VERSION,
-            feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
-            obs_norm: ObsNorm {
-                mean: vec![0.0; N_FEATURES],
-                var: vec![1.0; N_FEATURES],
-                epsilon: 1e-8,
-                clip: 10.0,
-            },
-            feature_ranges: FeatureRanges {
-                min: vec![-100.0; N_FEATURES],
-                max: vec![100.0; N_FEATURES],
-            },
-            actor: vec![Dense {
-                d_in: N_FEATURES,
-                d_out: N_ACTIONS,
-                weight,
-                bias,
-            }],
-            critic: vec![Dense {
-                d_in: N_FEATURES,
-                d_out: 1,
-                weight: vec![0.0; N_FEATURES],
-                bias: vec![0.0],
-            }],
-            activation: "tanh".into(),
-            action_deltas: ACTION_DELTAS.to_vec(),
-            provenance: serde_json::json!({}),
-        }
+        ModelFile::one_layer(weight, bias)
     }
 
-    /// A model that always prefers `action`.
     fn always(action: usize) -> ModelFile {
-        let mut b = vec![0.0; N_ACTIONS];
-        b[action] = 1.0;
-        model(vec![0.0; N_FEATURES * N_ACTIONS], b)
+        ModelFile::always(action)
     }
 
     fn runtime(m: ModelFile, cfg: RuntimeConfig) -> Runtime {
