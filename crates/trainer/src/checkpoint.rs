@@ -273,6 +273,8 @@ mod tests {
             total_timesteps: 20 * 512,
             norm_obs: true,
             norm_reward: true,
+            // Per-task scales travel in the checkpoint too (CartPole is one task).
+            norm_reward_per_task: true,
             ..PpoConfig::default()
         }
     }

@@ -45,6 +45,10 @@ pub trait TrainEnv: Send {
     fn episode_stats(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
+    /// Which task of a mixture the current episode belongs to (for per-task reward scaling).
+    fn task(&self) -> usize {
+        0
+    }
 }
 
 /// A finished episode.
@@ -149,6 +153,11 @@ impl<E: TrainEnv> VecEnv<E> {
             s.rng = r;
         }
         self.reset()
+    }
+
+    /// The task of every env's current episode.
+    pub fn tasks(&self) -> Vec<usize> {
+        self.slots.iter().map(|s| s.env.task()).collect()
     }
 
     /// The action masks of every env.

@@ -87,6 +87,10 @@ pub struct RewardScaler {
     pub returns: Vec<f64>,
     /// The discount.
     pub gamma: f64,
+    /// Per-task statistics of the discounted return ([`RewardScaler::scale_per_task`]), grown on
+    /// demand.
+    #[serde(default)]
+    pub task_stats: Vec<RunningMeanStd>,
 }
 
 impl RewardScaler {
@@ -96,6 +100,29 @@ impl RewardScaler {
             stats: RunningMeanStd::new(1),
             returns: vec![0.0; n_envs],
             gamma,
+            task_stats: Vec::new(),
+        }
+    }
+
+    /// As [`RewardScaler::scale`], but each env's reward is divided by the return std of its own
+    /// task (`tasks[i]`, the mixture entry of env `i`'s episode), so that a task whose returns are a
+    /// thousand times larger does not shrink every other task's rewards to nothing.
+    pub fn scale_per_task(&mut self, rewards: &mut [f32], done: &[bool], tasks: &[usize]) {
+        for (i, (g, r)) in self.returns.iter_mut().zip(rewards.iter_mut()).enumerate() {
+            *g = *g * self.gamma + f64::from(*r);
+            let t = tasks.get(i).copied().unwrap_or(0);
+            if self.task_stats.len() <= t {
+                self.task_stats.resize(t + 1, RunningMeanStd::new(1));
+            }
+            let st = &mut self.task_stats[t];
+            st.update(&[vec![*g as f32]]);
+            let sd = (st.var[0] + EPSILON).sqrt();
+            *r = (f64::from(*r) / sd).clamp(-CLIP, CLIP) as f32;
+        }
+        for (g, &d) in self.returns.iter_mut().zip(done) {
+            if d {
+                *g = 0.0;
+            }
         }
     }
 
@@ -121,6 +148,34 @@ impl RewardScaler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two tasks whose rewards differ by 1000×: one shared scale leaves the small task's rewards
+    /// ~1000× smaller than the large one's; per-task scales bring both to the same order.
+    #[test]
+    fn per_task_scaling_evens_out_tasks_of_different_magnitude() {
+        let run = |per_task: bool| {
+            let mut s = RewardScaler::new(2, 0.9);
+            let mut last = [0.0f64; 2];
+            for k in 0..2000 {
+                let wobble = if k % 2 == 0 { 1.0 } else { 3.0 };
+                let mut r = [-wobble as f32, -1000.0 * wobble as f32];
+                let done = [k % 50 == 49; 2];
+                if per_task {
+                    s.scale_per_task(&mut r, &done, &[0, 1]);
+                } else {
+                    s.scale(&mut r, &done);
+                }
+                last = [f64::from(r[0]), f64::from(r[1])];
+            }
+            (last, s)
+        };
+        let (shared, _) = run(false);
+        assert!(shared[1] / shared[0] > 500.0, "{shared:?}");
+        let (per, s) = run(true);
+        let ratio = per[1] / per[0];
+        assert!((0.5..2.0).contains(&ratio), "{per:?}");
+        assert_eq!(s.task_stats.len(), 2);
+    }
 
     #[test]
     fn batched_updates_equal_the_direct_mean_and_variance() {

@@ -76,6 +76,10 @@ pub struct PpoConfig {
     pub norm_obs: bool,
     /// Scale rewards by the running std of the discounted return (not in `ppo.py`).
     pub norm_reward: bool,
+    /// With `norm_reward`: one return scale per task of the mixture (`TrainEnv::task`) instead of
+    /// one for all.
+    #[serde(default)]
+    pub norm_reward_per_task: bool,
 }
 
 impl Default for PpoConfig {
@@ -101,6 +105,7 @@ impl Default for PpoConfig {
             hidden: vec![64, 64],
             norm_obs: false,
             norm_reward: false,
+            norm_reward_per_task: false,
         }
     }
 }
@@ -187,6 +192,13 @@ impl PpoConfig {
             && !(k.is_finite() && k > 0.0)
         {
             return bad("target_kl", k.to_string(), "must be a number > 0");
+        }
+        if self.norm_reward_per_task && !self.norm_reward {
+            return bad(
+                "norm_reward_per_task",
+                "true".into(),
+                "needs norm_reward = true",
+            );
         }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
             return bad(
@@ -572,11 +584,16 @@ impl<E: TrainEnv> Ppo<E> {
             values.extend_from_slice(&value);
             actions.extend(act.iter().map(|&a| a as i64));
 
+            // The task of each env's episode before the step (an ended episode resets inside it).
+            let tasks = self.envs.tasks();
             let mut step = self.envs.step(&act);
             let done: Vec<bool> = (0..n)
                 .map(|e| step.terminated[e] || step.truncated[e])
                 .collect();
-            if cfg.norm_reward {
+            if cfg.norm_reward && cfg.norm_reward_per_task {
+                self.reward_scaler
+                    .scale_per_task(&mut step.rewards, &done, &tasks);
+            } else if cfg.norm_reward {
                 self.reward_scaler.scale(&mut step.rewards, &done);
             }
             if cfg.norm_obs {

@@ -281,6 +281,10 @@ impl TrainEnv for SimTrainEnv {
         self.space.mask(self.target).to_vec()
     }
 
+    fn task(&self) -> usize {
+        self.variant.as_ref().map_or(0, |v| v.entry)
+    }
+
     fn episode_stats(&self) -> Vec<(&'static str, f64)> {
         let Some(t) = self.env.as_ref().and_then(|e| e.totals()) else {
             return Vec::new();
