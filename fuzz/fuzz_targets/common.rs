@@ -6,6 +6,7 @@ use rlscale_core::{MetricsSnapshot, N_ACTIONS, N_FEATURES, ServiceProfile, SimTi
 use rlscale_runtime::ModelFile;
 
 /// A one-layer model with varied weights.
+#[allow(dead_code)]
 pub fn model() -> Arc<ModelFile> {
     let weight = (0..N_FEATURES * N_ACTIONS)
         .map(|i| ((i * 37) % 19) as f32 * 0.1 - 0.9)
