@@ -5,5 +5,6 @@ mod util;
 
 mod cli;
 mod conformance;
+mod e2e;
 mod golden;
 mod traces;

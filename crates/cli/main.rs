@@ -5,7 +5,10 @@
 //! other failure; the error chain is printed with `{:#}` (ripgrep's `main`).
 
 mod bench;
+mod controller_cmd;
+mod dev_cluster;
 mod evaluate;
+mod fake_server;
 mod fsutil;
 mod policy_spec;
 mod runtime_cmd;
@@ -57,6 +60,17 @@ enum Command {
     /// Run snapshots through the runtime's decision pipeline and show each decision with its reason
     /// chain (model, fallback and why, guardrails that clipped it).
     Decide(runtime_cmd::DecideArgs),
+    /// Run the Kubernetes controller: watch RLAutoscalers, read Prometheus, scale (Active) or record
+    /// beside the HPA (Shadow). Logs are JSON lines on stderr.
+    Controller(controller_cmd::Args),
+    /// Print the RLAutoscaler CustomResourceDefinition (YAML).
+    Crdgen(controller_cmd::CrdgenArgs),
+    /// Stand in for a vLLM Deployment: the simulator plays its replicas (read from the API server)
+    /// and serves vLLM/DCGM-style /metrics for Prometheus. For tests and `rlscale dev-cluster`.
+    FakeServer(fake_server::Args),
+    /// Watch the controller scale on this machine: the in-repo test API server, the fake model
+    /// server, a real Prometheus (Debian's package) and the controller, with a line per second.
+    DevCluster(dev_cluster::Args),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -102,18 +116,25 @@ pub fn envs_dir(flag: &Option<PathBuf>) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("envs")
 }
 
-fn init_tracing() {
+/// Logs go to stderr, filtered by `RUST_LOG`. The controller logs JSON lines at `info` by default (one
+/// line per decision); the other subcommands log text at `warn`.
+fn init_tracing(controller: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let default = if controller { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if controller {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Controller(_)));
     let envs = envs_dir(&cli.envs);
     let result = match cli.command {
         Command::Scenarios(args) => scenarios::run(&envs, args),
@@ -124,6 +145,10 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Model(args) => runtime_cmd::run_model(args),
         Command::Decide(args) => runtime_cmd::run_decide(args),
+        Command::Controller(args) => controller_cmd::run(args),
+        Command::Crdgen(args) => controller_cmd::run_crdgen(args),
+        Command::FakeServer(args) => fake_server::run(&envs, args),
+        Command::DevCluster(args) => dev_cluster::run(&envs, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -561,7 +561,9 @@ impl Hpa {
                 MetricKind::ExternalValue | MetricKind::ExternalAverageValue
             )
         });
-        if bounds.min == 0 && !external_only {
+        // (A range of [0, 0] stays at zero: a real HPA cannot have maxReplicas 0 at all, and raising the
+        // floor above the ceiling would leave the range.)
+        if bounds.min == 0 && !external_only && bounds.max >= 1 {
             bounds.min = 1;
         }
         let behavior = cfg.behavior.as_ref().map(|b| {

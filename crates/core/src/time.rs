@@ -42,6 +42,48 @@ impl SimTime {
     pub fn second_of_week(self) -> f64 {
         f64::from(self.day_of_week()) * 86_400.0 + self.second_of_day()
     }
+
+    /// The UTC calendar date and time of day, whole seconds: `(year, month 1–12, day 1–31, hour,
+    /// minute, second)`. A time beyond ±2.9e11 years saturates; NaN is the epoch.
+    pub fn civil(self) -> (i64, u32, u32, u32, u32, u32) {
+        // `as` saturates, and keeps the day arithmetic below within i64.
+        let secs = (self.0.floor() as i64).clamp(-(1 << 52), 1 << 52);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+        // Howard Hinnant's days-to-civil.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+    }
+
+    /// RFC 3339 in UTC with whole seconds (`metav1.Time`'s form), e.g. `2024-05-06T09:00:00Z`.
+    pub fn rfc3339(self) -> String {
+        let (y, mo, d, h, mi, s) = self.civil();
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    }
+}
+
+#[cfg(test)]
+mod civil_tests {
+    use super::SimTime;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(SimTime(0.0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(SimTime(1_700_000_000.7).rfc3339(), "2023-11-14T22:13:20Z");
+        assert_eq!(SimTime(951_782_400.0).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(SimTime(-1.0).rfc3339(), "1969-12-31T23:59:59Z");
+        assert_eq!(SimTime(f64::NAN).rfc3339(), "1970-01-01T00:00:00Z");
+        // No overflow on garbage.
+        let _ = SimTime(3.3e25).rfc3339();
+        let _ = SimTime(-3.3e25).rfc3339();
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,262 @@
+//! `rlscale dev-cluster`: watch the controller scale, on one machine, with no cluster.
+//!
+//! It starts the in-repo test API server (`rlscale-testenv`), creates the RLAutoscaler CRD, a
+//! Deployment and an RLAutoscaler for it, then runs three processes: `rlscale fake-server` (the
+//! simulator playing the Deployment's vLLM pods), a real Prometheus scraping it, and `rlscale
+//! controller`. It prints one line per second (replicas wanted and ready, queue, the last decision)
+//! until Ctrl-C, or for `--for` seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, DynamicObject, PostParams};
+use rlscale_controller::RLAutoscaler;
+use rlscale_sim::{Overrides, Scenario};
+use rlscale_testenv::TestApiServer;
+use rlscale_testenv::prometheus::PrometheusProcess;
+use serde_json::json;
+
+use crate::BadInput;
+
+/// Run a local API server, the fake model server, Prometheus and the controller together.
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// Scenario whose traffic and service profile the fake model server plays.
+    #[arg(long, default_value = "flash-crowd-8b-l4-v1")]
+    pub scenario: String,
+    /// Active (the controller scales the Deployment) or Shadow (it only records, beside an HPA).
+    #[arg(long, default_value = "Active", value_parser = ["Active", "Shadow"])]
+    pub mode: String,
+    /// Model file the RLAutoscaler uses [default: models/default.json].
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Simulated seconds per wall second.
+    #[arg(long, default_value_t = 15.0)]
+    pub speedup: f64,
+    /// Port of the API server (kubeconfig in --dir).
+    #[arg(long, default_value_t = 6443)]
+    pub api_port: u16,
+    /// Port of Prometheus.
+    #[arg(long, default_value_t = 9090)]
+    pub prometheus_port: u16,
+    /// Port of the fake model server's /metrics.
+    #[arg(long, default_value_t = 8000)]
+    pub fake_port: u16,
+    /// Port of the controller's /metrics.
+    #[arg(long, default_value_t = 8080)]
+    pub controller_port: u16,
+    /// Folder for the kubeconfig, the decision log and the processes' logs.
+    #[arg(long, default_value = "runs/dev-cluster")]
+    pub dir: PathBuf,
+    /// Stop after this many seconds [default: run until Ctrl-C].
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[String], log: &Path) -> anyhow::Result<Proc> {
+    let exe = std::env::current_exe().context("locating the rlscale binary")?;
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?)
+        .spawn()
+        .with_context(|| format!("starting rlscale {}", args[0]))?;
+    Ok(Proc(child))
+}
+
+pub fn run(envs: &Path, args: Args) -> anyhow::Result<()> {
+    let scenario = Scenario::resolve(envs, &args.scenario, &Overrides::default())
+        .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("models/default.json"));
+    if !model.is_file() {
+        return Err(BadInput(format!(
+            "--model {}: no such file (run from the repository root, or pass --model)",
+            model.display()
+        ))
+        .into());
+    }
+    let model = std::fs::canonicalize(&model)?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(go(envs, scenario, model, args))
+}
+
+async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.api_port));
+    let api = TestApiServer::start_on(addr)
+        .await
+        .with_context(|| format!("starting the test API server on {addr}"))?;
+    let kubeconfig = args.dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "default")?;
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse()?))?;
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &RLAutoscaler::crd())
+        .await?;
+    let initial = scenario.file.replicas.initial.max(1);
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"replicas": initial, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
+    }))?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments.create(&PostParams::default(), &d).await?;
+
+    let fake_addr = format!("127.0.0.1:{}", args.fake_port);
+    let kc = kubeconfig.display().to_string();
+    let _fake = spawn(
+        &[
+            "fake-server".into(),
+            "--envs".into(),
+            envs.display().to_string(),
+            "--scenario".into(),
+            args.scenario.clone(),
+            "--kubeconfig".into(),
+            kc.clone(),
+            "--deployment".into(),
+            "web".into(),
+            "--listen".into(),
+            fake_addr.clone(),
+            "--speedup".into(),
+            args.speedup.to_string(),
+        ],
+        &args.dir.join("fake-server.log"),
+    )?;
+    let prometheus =
+        PrometheusProcess::start_on(args.prometheus_port, std::slice::from_ref(&fake_addr))?;
+    let decisions = args.dir.join("decisions.jsonl");
+    let _controller = spawn(
+        &[
+            "controller".into(),
+            "--kubeconfig".into(),
+            kc.clone(),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{}", args.controller_port),
+            "--decision-log".into(),
+            decisions.display().to_string(),
+        ],
+        &args.dir.join("controller.log"),
+    )?;
+    let p = scenario.service_profile();
+    let rla: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "rlscale.dev/v1alpha1", "kind": "RLAutoscaler",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "scaleTargetRef": {"name": "web"},
+            "minReplicas": scenario.file.replicas.min.max(1),
+            "maxReplicas": scenario.file.replicas.max,
+            "mode": args.mode, "interval": 1,
+            "model": model.display().to_string(),
+            "prometheus": {"serverAddress": prometheus.url, "timeoutSeconds": 2},
+            "serviceProfile": {"coldStartSeconds": p.cold_start_s, "capacityRps": p.capacity_rps,
+                               "gpusPerReplica": p.gpus_per_replica, "usdPerGpuHour": p.usd_per_gpu_hour,
+                               "sloLatencySeconds": p.slo_latency_s},
+        },
+    }))?;
+    let rlas: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &rlscale_controller::controller::resource(),
+    );
+    rlas.create(&PostParams::default(), &rla).await?;
+
+    println!(
+        "dev-cluster is up ({} mode, scenario {}, {}x time):",
+        args.mode, args.scenario, args.speedup
+    );
+    println!(
+        "  API server   {}  (kubeconfig {})",
+        api.url(),
+        kubeconfig.display()
+    );
+    println!("  Prometheus   {}", prometheus.url);
+    println!("  fake vLLM    http://{fake_addr}/metrics");
+    println!(
+        "  controller   http://127.0.0.1:{}/metrics  (log {})",
+        args.controller_port,
+        args.dir.join("controller.log").display()
+    );
+    println!("  decisions    {}", decisions.display());
+    println!("Ctrl-C stops everything.\n");
+    println!(
+        "{:>6}  {:>7}  {:>5}  {:>8}  last decision",
+        "wall s", "wanted", "ready", "queue"
+    );
+    let start = Instant::now();
+    let prom = rlscale_controller::prom::Prometheus::new(
+        reqwest::Client::new(),
+        &prometheus.url,
+        Duration::from_secs(2),
+    );
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if args
+            .duration
+            .is_some_and(|d| start.elapsed().as_secs_f64() >= d)
+        {
+            break;
+        }
+        let d = deployments.get("web").await?;
+        let wanted = d.spec.and_then(|s| s.replicas).unwrap_or(0);
+        let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+        let queue = prom
+            .query("sum(vllm:num_requests_waiting)")
+            .await
+            .ok()
+            .flatten();
+        let last = rlas
+            .get("web")
+            .await?
+            .data
+            .pointer("/status/lastDecision")
+            .map(|v| {
+                format!(
+                    "{} ({}, {})",
+                    v["replicas"],
+                    v["source"].as_str().unwrap_or(""),
+                    v["reason"].as_str().unwrap_or("")
+                )
+            })
+            .unwrap_or_else(|| "–".into());
+        println!(
+            "{:>6.0}  {:>7}  {:>5}  {:>8}  {last}",
+            start.elapsed().as_secs_f64(),
+            wanted,
+            ready,
+            queue
+                .map(|q| format!("{q:.0}"))
+                .unwrap_or_else(|| "–".into())
+        );
+    }
+    api.shutdown().await;
+    Ok(())
+}

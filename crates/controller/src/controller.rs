@@ -1,0 +1,949 @@
+//! The reconcile loop (controller-rs style): [`reconcile`] gathers inputs (the object, its target's
+//! scale, Prometheus), calls the runtime's pure decision pipeline, and then applies (active) or records
+//! (shadow) the result. [`run`] wires it into kube's `Controller` with the web server beside it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
+use kube::runtime::applier;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::{Client, Resource, ResourceExt};
+use rlscale_baselines::{Baseline, BaselineConfig, Bounds};
+use rlscale_core::{Policy, SimTime, Source};
+use rlscale_runtime::{ModelFile, Runtime};
+use serde::Serialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::crd::{
+    Divergence, GROUP, KIND, LastDecision, Mode, PLURAL, RLAutoscalerSpec, RLAutoscalerStatus,
+    VERSION,
+};
+use crate::decide::{self, QueryResult, camel, rfc3339, set_condition};
+use crate::metrics::Metrics;
+use crate::prom::Prometheus;
+
+/// Why a reconcile failed (it is retried; the object gets a condition where one applies).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// A low-cardinality label for `rlscale_reconcile_failures_total{error}`.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Kube(kube::Error::Api(s)) => format!("kube_api_{}", s.code),
+            Error::Kube(_) => "kube_transport".into(),
+        }
+    }
+}
+
+/// The `RLAutoscaler` resource, for untyped access.
+pub fn resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL)
+}
+
+/// Unix seconds now. The only clock the controller reads; policies get the time as an argument.
+pub fn wall_clock() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One line of the decision log (JSONL): what the controller saw and decided, for the shadow report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine<'a> {
+    /// Unix seconds.
+    pub time: f64,
+    /// Object namespace.
+    pub namespace: &'a str,
+    /// Object name.
+    pub name: &'a str,
+    /// `Active` or `Shadow`.
+    pub mode: String,
+    /// The target's `spec.replicas` before the decision.
+    pub current_replicas: u32,
+    /// Our decision.
+    pub desired_replicas: u32,
+    /// Who decided.
+    pub source: String,
+    /// Why.
+    pub reason: String,
+    /// Shadow: the HPA's `status.desiredReplicas`.
+    pub hpa_desired_replicas: Option<u32>,
+    /// Shadow: the HPA recomputed by rlscale's HPA law.
+    pub hpa_recomputed_replicas: Option<u32>,
+    /// Whether the controller wrote the scale subresource.
+    pub scaled: bool,
+    /// The snapshot the decision was made on.
+    pub snapshot: &'a rlscale_core::MetricsSnapshot,
+}
+
+/// The JSONL decision log: one line per decision, appended and flushed.
+#[derive(Debug)]
+pub struct DecisionLog {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl DecisionLog {
+    /// Open (append) `path`.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(DecisionLog {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    fn write(&self, line: &LogLine<'_>) {
+        let mut text = serde_json::to_string(line).expect("a log line serializes");
+        text.push('\n');
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = f.write_all(text.as_bytes()).and_then(|_| f.flush()) {
+            warn!(path = %self.path.display(), error = %e, "cannot append to the decision log");
+        }
+    }
+}
+
+/// Loaded model files by path, reloaded when the file changes. A file that becomes unreadable or
+/// invalid after a good load keeps the last good model (and says so).
+#[derive(Debug, Default)]
+pub struct ModelCache {
+    entries: Mutex<HashMap<String, ModelEntry>>,
+}
+
+#[derive(Debug)]
+struct ModelEntry {
+    stamp: Option<(SystemTime, u64)>,
+    last_good: Option<Arc<ModelFile>>,
+    error: Option<String>,
+}
+
+/// What [`ModelCache::get`] found.
+#[derive(Debug, Clone)]
+pub struct ModelState {
+    /// The model to use, or why there is none.
+    pub model: Result<Arc<ModelFile>, String>,
+    /// The error of the latest load, when it failed (the last good model may still be in use).
+    pub error: Option<String>,
+}
+
+impl ModelCache {
+    /// The model at `path`, (re)loaded if its modification time or size changed.
+    pub fn get(&self, path: &str) -> ModelState {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(path.to_string()).or_insert(ModelEntry {
+            stamp: None,
+            last_good: None,
+            error: None,
+        });
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        if stamp.is_none() || stamp != entry.stamp {
+            entry.stamp = stamp;
+            match ModelFile::load(Path::new(path)) {
+                Ok(m) => {
+                    entry.last_good = Some(Arc::new(m));
+                    entry.error = None;
+                }
+                Err(e) => entry.error = Some(e.to_string()),
+            }
+        }
+        ModelState {
+            model: match (&entry.last_good, &entry.error) {
+                (Some(m), _) => Ok(m.clone()),
+                (None, Some(e)) => Err(e.clone()),
+                (None, None) => Err(format!("{path}: not loaded")),
+            },
+            error: entry.error.clone(),
+        }
+    }
+}
+
+struct ObjState {
+    generation: Option<i64>,
+    model: Option<usize>,
+    runtime: Runtime,
+    shadow_hpa: Baseline,
+    divergence: Divergence,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// The controller's metrics.
+    pub metrics: Arc<Metrics>,
+    /// HTTP client for Prometheus (one connection pool).
+    pub http: reqwest::Client,
+    /// Model files.
+    pub models: ModelCache,
+    /// The decision log, when one is kept.
+    pub log: Option<DecisionLog>,
+    /// Unix seconds now.
+    pub clock: Arc<dyn Fn() -> f64 + Send + Sync>,
+    states: Mutex<HashMap<(String, String), ObjState>>,
+    /// Last warning published per object, so that a persisting problem is not re-published every interval.
+    warned: Mutex<HashMap<(String, String), String>>,
+    /// Set once the controller's watch has listed the objects.
+    pub ready: AtomicBool,
+}
+
+impl Context {
+    /// A context; `reporter` names the controller in Events.
+    pub fn new(
+        client: Client,
+        reporter: &str,
+        metrics: Arc<Metrics>,
+        log: Option<DecisionLog>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: reporter.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Context {
+            client,
+            recorder,
+            metrics,
+            http: reqwest::Client::new(),
+            models: ModelCache::default(),
+            log,
+            clock: Arc::new(wall_clock),
+            states: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    async fn event(&self, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
+        let reference = obj.object_ref(&resource());
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: if reason == "Scaled" {
+                "Scale"
+            } else {
+                "Reconcile"
+            }
+            .into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+            warn!(error = %e, reason, "cannot publish an Event");
+        }
+    }
+
+    /// Publish a Warning once per distinct message per object.
+    async fn warn_once(&self, obj: &DynamicObject, reason: &str, message: &str) {
+        let key = (obj.namespace().unwrap_or_default(), obj.name_any());
+        let text = format!("{reason}: {message}");
+        let fresh = {
+            let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+            w.insert(key, text.clone()).as_deref() != Some(text.as_str())
+        };
+        if fresh {
+            self.event(obj, EventType::Warning, reason, message.to_string())
+                .await;
+        }
+    }
+
+    fn clear_warning(&self, obj: &DynamicObject) {
+        let key = (obj.namespace().unwrap_or_default(), obj.name_any());
+        self.warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+}
+
+fn requeue(interval_s: u32) -> Action {
+    Action::requeue(Duration::from_secs(u64::from(interval_s.max(1))))
+}
+
+async fn patch_status(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    status: &RLAutoscalerStatus,
+) -> Result<(), Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &resource());
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The target's resource from its `apiVersion` and `kind`.
+fn target_resource(api_version: &str, kind: &str) -> ApiResource {
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+/// The HPA to compare with: `hpaRef`, or the one whose `scaleTargetRef` names our target.
+async fn find_hpa(
+    ctx: &Context,
+    ns: &str,
+    spec: &RLAutoscalerSpec,
+) -> Result<Option<HorizontalPodAutoscaler>, Error> {
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), ns);
+    if let Some(name) = &spec.hpa_ref {
+        return Ok(api.get_opt(name).await?);
+    }
+    let list = api.list(&ListParams::default()).await?;
+    Ok(list.items.into_iter().find(|h| {
+        h.spec.as_ref().is_some_and(|s| {
+            s.scale_target_ref.name == spec.scale_target_ref.name
+                && s.scale_target_ref.kind == spec.scale_target_ref.kind
+        })
+    }))
+}
+
+/// One reconcile of one `RLAutoscaler`.
+#[tracing::instrument(skip(obj, ctx), fields(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())))]
+pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.time_reconcile();
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let now = (ctx.clock)();
+    let generation = obj.metadata.generation;
+    let mut status: RLAutoscalerStatus = obj
+        .data
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or_default();
+    status.observed_generation = generation;
+
+    // 1. The spec, parsed and validated on its own: a bad object gets a condition and an Event.
+    let raw_interval = obj
+        .data
+        .pointer("/spec/interval")
+        .and_then(|v| v.as_u64())
+        .map(|v| v.clamp(1, 3600) as u32)
+        .unwrap_or(15);
+    let parsed = match obj.data.get("spec") {
+        Some(s) => {
+            serde_json::from_value::<RLAutoscalerSpec>(s.clone()).map_err(|e| format!("spec: {e}"))
+        }
+        None => Err("spec is missing".to_string()),
+    }
+    .and_then(|spec| {
+        decide::validate(&spec)
+            .map(|cfg| (spec, cfg))
+            .map_err(|e| e.to_string())
+    });
+    let (spec, rcfg) = match parsed {
+        Ok(x) => x,
+        Err(message) => {
+            warn!(%message, "invalid RLAutoscaler spec");
+            set_condition(
+                &mut status.conditions,
+                "Ready",
+                false,
+                "InvalidSpec",
+                &message,
+                now,
+                generation,
+            );
+            ctx.metrics.failure("invalid_spec");
+            ctx.warn_once(&obj, "InvalidSpec", &message).await;
+            ctx.states
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(ns.clone(), name.clone()));
+            patch_status(&ctx, &ns, &name, &status).await?;
+            return Ok(requeue(raw_interval));
+        }
+    };
+
+    // 2. The target's scale.
+    let target = &spec.scale_target_ref;
+    let tar = target_resource(&target.api_version, &target.kind);
+    let tapi: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &tar);
+    let scale = match tapi.get_scale(&target.name).await {
+        Ok(s) => s,
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            let message = format!(
+                "{} {}/{} not found (or it has no scale subresource)",
+                target.kind, ns, target.name
+            );
+            set_condition(
+                &mut status.conditions,
+                "Ready",
+                false,
+                "TargetNotFound",
+                &message,
+                now,
+                generation,
+            );
+            ctx.metrics.failure("target_not_found");
+            ctx.warn_once(&obj, "TargetNotFound", &message).await;
+            patch_status(&ctx, &ns, &name, &status).await?;
+            return Ok(requeue(spec.interval));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let current = scale
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(0)
+        .max(0) as u32;
+    let scale_status_replicas = scale.status.as_ref().map(|s| s.replicas.max(0) as u32);
+    // Ready replicas: the workload's status.readyReplicas where it has one (Deployment, StatefulSet).
+    let ready = match tapi.get_opt(&target.name).await? {
+        Some(t) => t
+            .data
+            .pointer("/status/readyReplicas")
+            .and_then(|v| v.as_u64())
+            .map(|v| v as u32)
+            .or(scale_status_replicas)
+            .unwrap_or(0),
+        None => scale_status_replicas.unwrap_or(0),
+    }
+    .min(current.max(scale_status_replicas.unwrap_or(0)));
+    let starting = current.saturating_sub(ready);
+
+    // 3. Prometheus, all queries at once.
+    let prom = Prometheus::new(
+        ctx.http.clone(),
+        &spec.prometheus.server_address,
+        Duration::from_secs_f64(spec.prometheus.timeout_seconds),
+    );
+    let queries = spec.prometheus.queries.resolved(&ns, &target.name);
+    let answers = futures::future::join_all(queries.iter().map(|(f, q)| {
+        let prom = &prom;
+        async move { (*f, prom.query(q).await) }
+    }))
+    .await;
+    let results: BTreeMap<_, QueryResult> = answers.into_iter().collect();
+    for r in results.values() {
+        if let Err(e) = r {
+            ctx.metrics.query_failure(e.label());
+        }
+    }
+    let built = decide::build_snapshot(&results, ready, starting, &spec, SimTime(now));
+
+    // 4. The decision.
+    let model = spec.model.as_deref().map(|p| ctx.models.get(p));
+    let model_result = match &model {
+        Some(m) => m.model.clone(),
+        None => Err("no model configured (spec.model)".to_string()),
+    };
+    let model_id = model_result.as_ref().ok().map(|m| Arc::as_ptr(m) as usize);
+    let (outcome, hpa_recomputed, divergence) = {
+        let mut states = ctx.states.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (ns.clone(), name.clone());
+        let fresh = states
+            .get(&key)
+            .is_none_or(|s| s.generation != generation || s.model != model_id);
+        if fresh {
+            let runtime = Runtime::new(model_result.clone(), rcfg.clone(), format!("{ns}/{name}"))
+                .expect("validate() checked this configuration");
+            let hpa_cfg = BaselineConfig::default_for("hpa").expect("hpa is a law");
+            let shadow_hpa = hpa_cfg
+                .build(
+                    Bounds {
+                        min: spec.min_replicas,
+                        max: spec.max_replicas,
+                    },
+                    current.clamp(spec.min_replicas, spec.max_replicas),
+                )
+                .expect("the default HPA builds within valid bounds");
+            let divergence = states
+                .remove(&key)
+                .map(|s| s.divergence)
+                .unwrap_or_default();
+            states.insert(
+                key.clone(),
+                ObjState {
+                    generation,
+                    model: model_id,
+                    runtime,
+                    shadow_hpa,
+                    divergence,
+                },
+            );
+        }
+        let st = states.get_mut(&key).expect("inserted above");
+        st.runtime.set_target(current);
+        let outcome = st.runtime.decide_explained(&built.snapshot, SimTime(now));
+        let recomputed = built
+            .snapshot
+            .invalid_fields()
+            .is_empty()
+            .then(|| st.shadow_hpa.decide(&built.snapshot, SimTime(now)).replicas);
+        (outcome, recomputed, st.divergence.clone())
+    };
+    let d = outcome.decision;
+    let source = d.source.to_string();
+    let reason = d.reason.to_string();
+
+    // 5. Apply or record.
+    let mut scaled = false;
+    let mut hpa_desired = None;
+    let mut divergence = divergence;
+    match spec.mode {
+        Mode::Active => {
+            if d.replicas != current {
+                let mut rv = scale.metadata.resource_version.clone();
+                let mut from = current;
+                for _attempt in 0..3 {
+                    let patch = json!({
+                        "metadata": { "resourceVersion": rv },
+                        "spec": { "replicas": d.replicas },
+                    });
+                    match tapi
+                        .patch_scale(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        Ok(_) => {
+                            scaled = true;
+                            break;
+                        }
+                        Err(kube::Error::Api(s)) if s.code == 409 => {
+                            // Someone else wrote the target since we read it: re-read and retry.
+                            let fresh = tapi.get_scale(&target.name).await?;
+                            rv = fresh.metadata.resource_version.clone();
+                            from = fresh
+                                .spec
+                                .as_ref()
+                                .and_then(|s| s.replicas)
+                                .unwrap_or(0)
+                                .max(0) as u32;
+                            if from == d.replicas {
+                                break;
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if scaled {
+                    status.last_scale_time = Some(rfc3339(now));
+                    ctx.metrics.scale_write(&ns, &name);
+                    ctx.event(
+                        &obj,
+                        EventType::Normal,
+                        "Scaled",
+                        format!(
+                            "{} {}: {} → {} replicas; source: {source}; reason: {reason}",
+                            target.kind, target.name, from, d.replicas
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+        Mode::Shadow => match find_hpa(&ctx, &ns, &spec).await? {
+            Some(hpa) => {
+                hpa_desired = hpa
+                    .status
+                    .as_ref()
+                    .map(|s| s.desired_replicas.max(0) as u32);
+                if let Some(h) = hpa_desired {
+                    divergence.add(d.replicas, h);
+                    if let Some(s) = ctx
+                        .states
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(&(ns.clone(), name.clone()))
+                    {
+                        s.divergence = divergence.clone();
+                    }
+                }
+            }
+            None => {
+                let which = spec.hpa_ref.clone().unwrap_or_else(|| {
+                    format!("with scaleTargetRef {}/{}", target.kind, target.name)
+                });
+                ctx.warn_once(
+                    &obj,
+                    "HPANotFound",
+                    &format!("shadow mode: no HorizontalPodAutoscaler {which} in {ns}; recording only our recommendation and the recomputed HPA"),
+                )
+                .await;
+            }
+        },
+    }
+
+    // 6. Status, metrics, log.
+    status.current_replicas = Some(current);
+    status.desired_replicas = Some(d.replicas);
+    status.last_decision = Some(LastDecision {
+        replicas: d.replicas,
+        source: source.clone(),
+        reason: reason.clone(),
+        time: rfc3339(now),
+    });
+    if spec.mode == Mode::Shadow {
+        status.hpa_desired_replicas = hpa_desired;
+        status.hpa_recomputed_replicas = hpa_recomputed;
+        status.divergence = (divergence.samples > 0).then_some(divergence);
+    } else {
+        status.hpa_desired_replicas = None;
+        status.hpa_recomputed_replicas = None;
+        status.divergence = None;
+    }
+    let (metrics_ok, metrics_reason, metrics_msg) = if built.problems.is_empty() {
+        (
+            true,
+            "QueriesSucceeded".to_string(),
+            format!("{} queries answered", queries.len()),
+        )
+    } else {
+        let reason = built
+            .first_error
+            .as_ref()
+            .map(|e| e.reason().to_string())
+            .unwrap_or_else(|| "NoData".into());
+        let msg = built
+            .problems
+            .iter()
+            .map(|(f, p)| format!("{}: {p}", f.name()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        (false, reason, msg)
+    };
+    set_condition(
+        &mut status.conditions,
+        "MetricsAvailable",
+        metrics_ok,
+        &metrics_reason,
+        &metrics_msg,
+        now,
+        generation,
+    );
+    match (&spec.model, &model) {
+        (None, _) => set_condition(
+            &mut status.conditions,
+            "ModelLoaded",
+            false,
+            "NoModelConfigured",
+            "spec.model is not set; the fallback law decides",
+            now,
+            generation,
+        ),
+        (
+            Some(p),
+            Some(ModelState {
+                model: Ok(_),
+                error: None,
+            }),
+        ) => set_condition(
+            &mut status.conditions,
+            "ModelLoaded",
+            true,
+            "Loaded",
+            p.to_string(),
+            now,
+            generation,
+        ),
+        (
+            Some(p),
+            Some(ModelState {
+                model: Ok(_),
+                error: Some(e),
+            }),
+        ) => set_condition(
+            &mut status.conditions,
+            "ModelLoaded",
+            true,
+            "KeptLastGood",
+            format!("{p} failed to reload, the last good model stays in use: {e}"),
+            now,
+            generation,
+        ),
+        (Some(_), Some(ModelState { model: Err(e), .. })) => set_condition(
+            &mut status.conditions,
+            "ModelLoaded",
+            false,
+            "LoadFailed",
+            e.clone(),
+            now,
+            generation,
+        ),
+        (Some(_), None) => {}
+    }
+    if d.source == Source::Fallback {
+        set_condition(
+            &mut status.conditions,
+            "FallbackActive",
+            true,
+            &camel(&reason),
+            outcome
+                .chain
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            now,
+            generation,
+        );
+    } else {
+        set_condition(
+            &mut status.conditions,
+            "FallbackActive",
+            false,
+            "ModelDecides",
+            format!("source: {source}"),
+            now,
+            generation,
+        );
+    }
+    set_condition(
+        &mut status.conditions,
+        "Ready",
+        true,
+        "Reconciled",
+        format!(
+            "{} mode; {current} → {} ({source}, {reason})",
+            spec.mode, d.replicas
+        ),
+        now,
+        generation,
+    );
+    patch_status(&ctx, &ns, &name, &status).await?;
+    if metrics_ok {
+        ctx.clear_warning(&obj);
+    } else {
+        ctx.warn_once(&obj, &metrics_reason, &metrics_msg).await;
+    }
+
+    ctx.metrics.recommend(&ns, &name, "rlscale", d.replicas);
+    if let Some(h) = hpa_desired {
+        ctx.metrics.recommend(&ns, &name, "hpa", h);
+    }
+    if let Some(h) = hpa_recomputed.filter(|_| spec.mode == Mode::Shadow) {
+        ctx.metrics.recommend(&ns, &name, "hpa_recomputed", h);
+    }
+    ctx.metrics.decision(&source, &reason);
+    if d.source == Source::Fallback {
+        ctx.metrics.fallback(&reason);
+    }
+    info!(
+        object = %format!("{ns}/{name}"),
+        mode = %spec.mode,
+        from = current,
+        to = d.replicas,
+        source = %source,
+        reason = %reason,
+        hpa = ?hpa_desired,
+        scaled,
+        "decision"
+    );
+    if let Some(log) = &ctx.log {
+        log.write(&LogLine {
+            time: now,
+            namespace: &ns,
+            name: &name,
+            mode: spec.mode.to_string(),
+            current_replicas: current,
+            desired_replicas: d.replicas,
+            source,
+            reason,
+            hpa_desired_replicas: hpa_desired,
+            hpa_recomputed_replicas: hpa_recomputed.filter(|_| spec.mode == Mode::Shadow),
+            scaled,
+            snapshot: &built.snapshot,
+        });
+    }
+    Ok(requeue(spec.interval))
+}
+
+/// On a failed reconcile: log, count, retry in 5 s.
+pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), error = %error, "reconcile failed");
+    ctx.metrics.failure(&error.metric_label());
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// How to run the controller.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Watch one namespace, or all.
+    pub namespace: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub metrics_addr: SocketAddr,
+    /// Append every decision to this JSONL file.
+    pub decision_log: Option<PathBuf>,
+    /// The name Events are reported under.
+    pub reporter: String,
+}
+
+/// The web server: `/metrics` (OpenMetrics), `/healthz`, `/readyz`.
+pub fn router(metrics: Arc<Metrics>, ready: Arc<dyn Fn() -> bool + Send + Sync>) -> axum::Router {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        m.encode(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let r = ready.clone();
+                async move {
+                    if r() {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: the watch has not listed yet",
+                        )
+                    }
+                }
+            }),
+        )
+}
+
+/// Run the controller until `shutdown` resolves (or SIGTERM/Ctrl-C), with the web server beside it.
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> std::io::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let log = match &opts.decision_log {
+        Some(p) => Some(DecisionLog::open(p).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("decision log {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        &opts.reporter,
+        metrics.clone(),
+        log,
+    ));
+    let ar = resource();
+    let api: Api<DynamicObject> = match &opts.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
+    let reader = writer.as_reader();
+    let ready: Arc<dyn Fn() -> bool + Send + Sync> = {
+        let ctx = ctx.clone();
+        Arc::new(move || ctx.ready.load(Ordering::Relaxed))
+    };
+    let listener = tokio::net::TcpListener::bind(opts.metrics_addr).await?;
+    info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut rx = stop_rx.clone();
+        axum::serve(listener, router(metrics, ready)).with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+    };
+    // Spec changes trigger a reconcile at once; status writes (ours) do not: the requeue paces the
+    // rest. NB: kube's `Controller` cannot filter its own trigger without an unstable feature, so this
+    // drives kube's `applier` (what `Controller::run` wraps) with a generation-filtered watch.
+    let queue = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect_ok({
+            // Ready once the first list is complete.
+            let ctx = ctx.clone();
+            move |ev| {
+                if matches!(ev, watcher::Event::InitDone) {
+                    ctx.ready.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default())
+        .map_ok({
+            let ar = ar.clone();
+            move |o| ObjectRef::from_obj_with(&o, ar.clone())
+        });
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {},
+            _ = shutdown_signal() => {},
+        }
+        let _ = stop_tx.send(true);
+    };
+    let controller = applier(
+        |obj, ctx| Box::pin(reconcile(obj, ctx)),
+        error_policy,
+        ctx,
+        reader,
+        queue,
+        kube::runtime::controller::Config::default(),
+    )
+    .take_until(stop)
+    .for_each(|r| {
+        if let Err(e) = r {
+            warn!(error = %e, "controller");
+        }
+        futures::future::ready(())
+    });
+    let (_, served) = tokio::join!(controller, server);
+    served
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,22 @@
+//! The rlscale Kubernetes controller.
+//!
+//! # Layout
+//! - [`crd`]: the `RLAutoscaler` custom resource (`rlscale.dev/v1alpha1`) and its status;
+//! - [`prom`]: PromQL instant queries against the Prometheus HTTP API, every failure typed;
+//! - [`decide`]: the pure part of a reconcile (spec validation, the snapshot, conditions);
+//! - [`controller`]: the reconcile loop, active and shadow modes, Events, the decision log, `run`;
+//! - [`metrics`]: the controller's own Prometheus metrics.
+//!
+//! Data flow per object and interval: Prometheus → [`rlscale_core::MetricsSnapshot`] (the type the
+//! simulator fills in training) → `rlscale_runtime::Runtime` (features, model, fallback, guardrails) →
+//! the target's scale subresource (active) or the status, metrics and log beside the HPA (shadow).
+#![warn(missing_docs)]
+
+pub mod controller;
+pub mod crd;
+pub mod decide;
+pub mod metrics;
+pub mod prom;
+
+pub use controller::{Context, Options, reconcile, run};
+pub use crd::{RLAutoscaler, RLAutoscalerSpec, RLAutoscalerStatus, crd_yaml};

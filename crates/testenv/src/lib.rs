@@ -1,0 +1,249 @@
+//! A small, faithful, in-memory Kubernetes API server for tests and local development.
+//!
+//! It speaks the real Kubernetes HTTP API (JSON only, plain HTTP), so `kube::Client`,
+//! `kube::runtime::watcher`, `Recorder` and `Discovery` work against it unchanged (the
+//! integration tests drive it with kube 5's real client; other clients are untested).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = rlscale_testenv::TestApiServer::start().await?;
+//! let kubeconfig = server.kubeconfig_yaml("default"); // point kube::Config at this
+//! // ... run the code under test ...
+//! let writes = server.writes(); // every write request, in order
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Resources served
+//!
+//! Discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`,
+//! `/apis/{group}/{version}`, and aggregated discovery `apidiscovery.k8s.io/v2` when the
+//! `Accept` header asks for it) lists exactly these:
+//!
+//! - core `v1`: `namespaces` (+`/status`; `default`, `kube-system`, `kube-public` exist),
+//!   `events`, `configmaps`, `pods` (+`/status`);
+//! - `apps/v1`: `deployments` (+`/status`, `/scale`);
+//! - `autoscaling/v2`: `horizontalpodautoscalers` (+`/status`);
+//! - `coordination.k8s.io/v1`: `leases`;
+//! - `events.k8s.io/v1`: `events` (stored separately from core `v1` events: the two share
+//!   nothing here, whereas a real cluster stores both in one etcd table);
+//! - `apiextensions.k8s.io/v1`: `customresourcedefinitions` (+`/status`), and every resource
+//!   a CRD defines (served versions, `/status` and `/scale` subresources as declared).
+//!
+//! # Faithful behaviour
+//!
+//! - One global, decimal resourceVersion counter; every stored change bumps it; a no-op
+//!   update/patch does not (no new RV, no watch event).
+//! - Create sets `uid`, `creationTimestamp`, `resourceVersion`, `generation` (for resources
+//!   whose registry strategy tracks it: deployments, HPAs, CRDs and custom resources),
+//!   supports `generateName`, rejects a set `resourceVersion` (400), a missing name (422),
+//!   a namespace mismatch (400), a missing namespace (404 `namespaces "x" not found`),
+//!   duplicates (409 AlreadyExists), and honours `dryRun=All`.
+//! - Errors are `metav1.Status` objects with the apiserver's reasons and messages
+//!   (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, MethodNotAllowed, Expired...).
+//! - Update: stale `metadata.resourceVersion` → 409 Conflict; unset → unconditional.
+//!   `generation` bumps when anything but metadata/status changes (deployments: annotations
+//!   too). With a status subresource the main resource ignores `.status` and `/status`
+//!   changes only `.status`.
+//! - Patch: JSON patch (RFC 6902, failing ops → 422), merge patch (RFC 7386), strategic
+//!   merge patch (built-ins only; 415 for custom resources as on a real server) and
+//!   server-side apply (`fieldManager` required → 422 as the real server answers; creates a
+//!   missing object with 201). A `resourceVersion` in the patched object is a precondition.
+//! - Scale subresource: `autoscaling/v1` Scale views of deployments and CRDs with scale
+//!   paths; writes only change the replicas; stale RVs conflict.
+//! - Delete: DeleteOptions preconditions; objects with finalizers get `deletionTimestamp` and
+//!   disappear when an update removes the last finalizer; pods, namespaces and CRDs answer
+//!   with the object, other resources with a `Status` of `Success` (as `ReturnDeletedObject`
+//!   in the real registries).
+//! - List: label selectors (`=`, `==`, `!=`, exists, `!`, `in`, `notin`, `>`, `<`), field
+//!   selectors (`metadata.name`, `metadata.namespace`, plus a few per-resource fields;
+//!   others → 400 `field label not supported`), `limit`/`continue` with etcd-style opaque
+//!   tokens and key order, built-in list items without kind/apiVersion.
+//! - Watch: chunked newline-delimited events; `resourceVersion` unset/`0` → synthetic ADDED
+//!   for the current state; a specific RV → history after it; an RV older than the retained
+//!   history (see [`TestApiServer::compact`]) → one ERROR event with a 410 `Expired` Status;
+//!   objects that stop/start matching a selector produce DELETED/ADDED as the watch cache
+//!   does; `allowWatchBookmarks` → periodic BOOKMARKs (default every second, see
+//!   [`Cluster::set_bookmark_interval`]); `sendInitialEvents=true` (streaming lists) → initial
+//!   ADDED events and a BOOKMARK annotated `k8s.io/initial-events-end: "true"`;
+//!   `timeoutSeconds` ends the stream. `PartialObjectMetadata` is served when asked for.
+//!
+//! # Simplifications (deliberate)
+//!
+//! - **Strategic merge patch is applied as a JSON merge patch** (lists are replaced, `$patch`
+//!   directives are not interpreted).
+//! - **Server-side apply is a merge patch**: no `managedFields` are recorded, no field
+//!   ownership, no apply conflicts (so `force` is accepted but changes nothing).
+//! - **Defaulting and validation are partial**: deployments get the apps/v1 defaults
+//!   (replicas, strategy, revisionHistoryLimit, progressDeadlineSeconds, pod template
+//!   defaults), pods the pod-spec defaults, HPAs `minReplicas`, default CPU metric and
+//!   behavior defaults; names are checked as DNS subdomains (namespaces: labels). Other
+//!   schema validation, CRD OpenAPI validation, pruning and defaulting are not done.
+//! - **No controllers**: nothing reconciles deployments into pods, no garbage collection
+//!   follows ownerReferences. CRD status (`NamesAccepted`, `Established`, `acceptedNames`,
+//!   `storedVersions`) is set synchronously on write; deleting a CRD deletes its custom
+//!   resources and stops serving it at once; deleting a namespace deletes its contents at
+//!   once (a real namespace lingers in `Terminating`). The immortal namespaces cannot be
+//!   deleted (403).
+//! - **Reads are always "most recent"**: `resourceVersion`/`resourceVersionMatch` on get and
+//!   list do not select older snapshots, and `continue` pages show the current state
+//!   (the list RV is the first page's). Continue tokens older than [`TestApiServer::compact`]
+//!   are 410 Expired.
+//! - Custom resource versions share one storage and are converted by rewriting `apiVersion`
+//!   (the CRD `None` conversion strategy).
+//! - Only JSON is spoken (no protobuf, CBOR or YAML bodies; kube sends JSON even for apply).
+//! - Authentication and authorization are not enforced.
+
+#![warn(missing_docs)]
+
+pub mod prometheus;
+mod records;
+mod resources;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod util;
+mod watch;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use records::{Fault, RequestRecord, WriteRecord};
+pub use store::Cluster;
+
+/// Serves the Kubernetes API for `cluster` on `listener` until `shutdown` resolves.
+///
+/// On shutdown, open watch streams end and the server returns once in-flight requests are
+/// done.
+pub async fn serve(
+    listener: TcpListener,
+    cluster: Cluster,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    server::serve(listener, cluster, shutdown).await
+}
+
+/// A running API server on a local port, with its state.
+#[derive(Debug)]
+pub struct TestApiServer {
+    addr: SocketAddr,
+    cluster: Cluster,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApiServer {
+    /// Starts a server on `127.0.0.1` with an ephemeral port.
+    pub async fn start() -> std::io::Result<TestApiServer> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a server on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestApiServer> {
+        Self::start_with(addr, Cluster::new()).await
+    }
+
+    /// Starts a server on `addr` serving an existing `cluster` state.
+    pub async fn start_with(addr: SocketAddr, cluster: Cluster) -> std::io::Result<TestApiServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, cluster.clone(), async move {
+            let _ = rx.await;
+        }));
+        Ok(TestApiServer {
+            addr,
+            cluster,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared cluster state (objects, logs, faults).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// A kubeconfig (cluster `testenv`, user `testenv`, context `testenv` with `namespace`)
+    /// pointing at [`url`](Self::url).
+    pub fn kubeconfig_yaml(&self, namespace: &str) -> String {
+        format!(
+            "apiVersion: v1\n\
+             kind: Config\n\
+             clusters:\n\
+             - name: testenv\n  cluster:\n    server: {url}\n\
+             users:\n\
+             - name: testenv\n  user: {{}}\n\
+             contexts:\n\
+             - name: testenv\n  context:\n    cluster: testenv\n    user: testenv\n    namespace: {namespace}\n\
+             current-context: testenv\n\
+             preferences: {{}}\n",
+            url = self.url()
+        )
+    }
+
+    /// Writes [`kubeconfig_yaml`](Self::kubeconfig_yaml) to `path`.
+    pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml(namespace))
+    }
+
+    /// Every write request so far (also `GET /testenv/writes`).
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.cluster.writes()
+    }
+
+    /// Every request so far with its verb (also `GET /testenv/requests`).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.cluster.requests()
+    }
+
+    /// Installs a fault (also `POST /testenv/faults`).
+    pub fn inject(&self, fault: Fault) {
+        self.cluster.inject(fault);
+    }
+
+    /// Removes all faults (also `DELETE /testenv/faults`).
+    pub fn clear_faults(&self) {
+        self.cluster.clear_faults();
+    }
+
+    /// Forgets watch history: watches resuming from an older resourceVersion get 410 Gone
+    /// (also `POST /testenv/compact`).
+    pub fn compact(&self) {
+        self.cluster.compact();
+    }
+
+    /// Stops the server: open watches end, then the listener closes.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

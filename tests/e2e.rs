@@ -1,0 +1,405 @@
+//! End to end: the in-repo test API server, a real Prometheus (Debian's package) scraping the fake
+//! model server (`rlscale fake-server`, the simulator playing a vLLM Deployment), and the controller
+//! (`rlscale controller`) as separate processes, all talking over HTTP.
+//!
+//! - Active: traffic steps up → Prometheus sees the queue → the controller scales the Deployment in the
+//!   API server → the fake server sees more replicas → the queue drains.
+//! - Shadow: the controller never writes the scale subresource (the API server's write log says so),
+//!   and the RLAutoscaler's status carries our recommendation and the HPA's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use rlscale_controller::RLAutoscaler;
+use rlscale_testenv::TestApiServer;
+use serde_json::{Value, json};
+
+use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
+
+/// A child process killed on drop, its stderr kept in a file for failure messages.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, args: &[&str], dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_rlscale"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Proc { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A step from 3 to 40 req/s two simulated minutes in, on the 8B/L4 profile (3 req/s per replica at
+/// saturation, cold starts of about 135 s).
+const SCENARIO: &str = r#"
+id = "e2e-step-v1"
+description = "3 req/s, then 40 req/s from t = 120 s"
+profile = "llm-8b-l4"
+max_episode_steps = 100000
+control_interval_s = 15.0
+start_time = "2024-05-06T09:00:00Z"
+
+[replicas]
+min = 1
+max = 40
+initial = 2
+
+[arrivals]
+kind = "piecewise"
+interpolation = "linear"
+points = [[0.0, 3.0], [120.0, 3.0], [121.0, 40.0], [10000000.0, 40.0]]
+"#;
+
+struct Cluster {
+    api: TestApiServer,
+    client: kube::Client,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    prometheus: PrometheusProcess,
+    fake: Proc,
+    controller: Proc,
+    controller_metrics: String,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn start() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let api = TestApiServer::start().await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "default").unwrap();
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &RLAutoscaler::crd())
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+
+    let envs = dir.path().join("envs");
+    std::fs::create_dir_all(envs.join("profiles")).unwrap();
+    std::fs::copy(
+        repo().join("envs/profiles/llm-8b-l4.toml"),
+        envs.join("profiles/llm-8b-l4.toml"),
+    )
+    .unwrap();
+    std::fs::write(envs.join("e2e-step-v1.toml"), SCENARIO).unwrap();
+
+    let fake_port = free_port().unwrap();
+    let fake_addr = format!("127.0.0.1:{fake_port}");
+    let kc = kubeconfig.to_str().unwrap();
+    let fake = Proc::spawn(
+        "fake-server",
+        &[
+            "fake-server",
+            "--envs",
+            envs.to_str().unwrap(),
+            "--scenario",
+            "e2e-step-v1",
+            "--kubeconfig",
+            kc,
+            "--deployment",
+            "web",
+            "--listen",
+            &fake_addr,
+            "--speedup",
+            "15",
+        ],
+        dir.path(),
+    );
+    let prometheus = PrometheusProcess::start(std::slice::from_ref(&fake_addr)).unwrap();
+    let cport = free_port().unwrap();
+    let controller_metrics = format!("http://127.0.0.1:{cport}");
+    let log = dir.path().join("decisions.jsonl");
+    let controller = Proc::spawn(
+        "controller",
+        &[
+            "controller",
+            "--kubeconfig",
+            kc,
+            "--metrics-addr",
+            &format!("127.0.0.1:{cport}"),
+            "--decision-log",
+            log.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    Cluster {
+        api,
+        client,
+        dir,
+        kubeconfig,
+        prometheus,
+        fake,
+        controller,
+        controller_metrics,
+    }
+}
+
+impl Cluster {
+    fn rla_api(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            "default",
+            &rlscale_controller::controller::resource(),
+        )
+    }
+
+    async fn create_rla(&self, mode: &str) {
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "rlscale.dev/v1alpha1", "kind": "RLAutoscaler",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "scaleTargetRef": {"name": "web"},
+                "minReplicas": 1, "maxReplicas": 40, "mode": mode, "interval": 1,
+                "model": repo().join("models/default.json").to_str().unwrap(),
+                "prometheus": {"serverAddress": self.prometheus.url, "timeoutSeconds": 2},
+                "serviceProfile": {"coldStartSeconds": 135, "capacityRps": 3, "gpusPerReplica": 1,
+                                   "usdPerGpuHour": 0.8, "sloLatencySeconds": 10},
+            },
+        }))
+        .unwrap();
+        self.rla_api()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap();
+    }
+
+    async fn prom(&self, q: &str) -> Option<f64> {
+        rlscale_controller::prom::Prometheus::new(
+            reqwest::Client::new(),
+            &self.prometheus.url,
+            Duration::from_secs(2),
+        )
+        .query(q)
+        .await
+        .ok()
+        .flatten()
+    }
+
+    async fn spec_replicas(&self) -> i32 {
+        let d: Api<Deployment> = Api::namespaced(self.client.clone(), "default");
+        d.get("web").await.unwrap().spec.unwrap().replicas.unwrap()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- controller\n{}\n--- fake-server\n{}\n--- prometheus\n{}",
+            tail(&self.controller.log()),
+            tail(&self.fake.log()),
+            tail(&self.prometheus.log())
+        )
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn active_mode_scales_up_on_a_queue_and_the_queue_drains() {
+    runtime().block_on(async {
+        let c = start().await;
+        c.create_rla("Active").await;
+        let start = Instant::now();
+        let (mut peak_queue, mut max_replicas) = (0.0f64, 2);
+        let mut drained = false;
+        while start.elapsed() < Duration::from_secs(150) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let q = c
+                .prom("sum(vllm:num_requests_waiting)")
+                .await
+                .unwrap_or(0.0);
+            peak_queue = peak_queue.max(q);
+            max_replicas = max_replicas.max(c.spec_replicas().await);
+            if peak_queue > 200.0 && max_replicas >= 10 && q < peak_queue / 10.0 {
+                drained = true;
+                break;
+            }
+        }
+        assert!(
+            drained,
+            "queue peak {peak_queue}, max replicas {max_replicas}, after {:?}\n{}",
+            start.elapsed(),
+            c.logs()
+        );
+        // The controller wrote the scale subresource, and only through it.
+        let writes = c.api.writes();
+        let scale_writes: Vec<_> = writes
+            .iter()
+            .filter(|w| w.resource == "deployments" && w.subresource.as_deref() == Some("scale"))
+            .collect();
+        assert!(!scale_writes.is_empty(), "no write to deployments/scale");
+        assert!(
+            scale_writes
+                .iter()
+                .all(|w| w.status < 300 || w.status == 409)
+        );
+        // Besides the test's own create (POST), nobody writes the Deployment object itself.
+        assert!(
+            writes.iter().all(|w| !(w.resource == "deployments"
+                && w.subresource.is_none()
+                && w.method != "POST")),
+            "a write to the Deployment itself"
+        );
+        // An Event per scale, with from → to.
+        let events: Vec<_> = writes
+            .iter()
+            .filter(|w| w.resource == "events" && w.body["reason"] == "Scaled")
+            .collect();
+        assert!(!events.is_empty());
+        assert!(
+            events[0].body["note"].as_str().unwrap().contains(" → "),
+            "{:?}",
+            events[0].body
+        );
+        // The status says what happened.
+        let obj = c.rla_api().get("web").await.unwrap();
+        let st = &obj.data["status"];
+        assert!(st["lastScaleTime"].is_string(), "{st}");
+        assert_eq!(conditions(st, "MetricsAvailable"), "True", "{st}");
+        let _ = c.kubeconfig.as_path();
+        let _ = c.dir.path();
+    });
+}
+
+fn conditions(st: &Value, t: &str) -> String {
+    st["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+        .map(|c| c["status"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn shadow_mode_records_both_recommendations_and_never_writes_the_scale() {
+    runtime().block_on(async {
+        let c = start().await;
+        // The HPA the shadow compares with; its status is what the HPA controller would have written.
+        let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(c.client.clone(), "default");
+        let h: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web-hpa", "namespace": "default"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 1, "maxReplicas": 40,
+                     "metrics": [{"type": "Pods", "pods": {"metric": {"name": "vllm:num_requests_running"},
+                                  "target": {"type": "AverageValue", "averageValue": "32"}}}]},
+        }))
+        .unwrap();
+        hpas.create(&PostParams::default(), &h).await.unwrap();
+        hpas.patch_status(
+            "web-hpa",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"currentReplicas": 2, "desiredReplicas": 4}})),
+        )
+        .await
+        .unwrap();
+        c.create_rla("Shadow").await;
+        // A broken object beside it: it gets its condition; the good one is not held up.
+        let bad: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "rlscale.dev/v1alpha1", "kind": "RLAutoscaler",
+            "metadata": {"name": "broken", "namespace": "default"},
+            "spec": {"scaleTargetRef": {"name": "web"}, "minReplicas": 9, "maxReplicas": 2, "mode": "Shadow",
+                     "prometheus": {"serverAddress": c.prometheus.url},
+                     "serviceProfile": {"coldStartSeconds": 135, "capacityRps": 3, "usdPerGpuHour": 0.8, "sloLatencySeconds": 10}},
+        }))
+        .unwrap();
+        c.rla_api().create(&PostParams::default(), &bad).await.unwrap();
+
+        let start = Instant::now();
+        let mut st = Value::Null;
+        while start.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let obj = c.rla_api().get("web").await.unwrap();
+            st = obj.data["status"].clone();
+            let samples = st["divergence"]["samples"].as_u64().unwrap_or(0);
+            if samples >= 10 && conditions(&st, "MetricsAvailable") == "True" {
+                break;
+            }
+        }
+        assert_eq!(st["hpaDesiredReplicas"], 4, "{st}\n{}", c.logs());
+        assert!(st["desiredReplicas"].is_u64(), "{st}");
+        assert!(st["hpaRecomputedReplicas"].is_u64(), "{st}");
+        assert!(st["divergence"]["samples"].as_u64().unwrap() >= 10, "{st}\n{}", c.logs());
+        assert_eq!(conditions(&st, "MetricsAvailable"), "True", "{st}\n{}", c.logs());
+        // Never a write to the scale subresource, nor to the Deployment: the only writes to
+        // deployments are the fake server's status updates (it plays the Deployment controller).
+        for w in c.api.writes() {
+            if w.resource == "deployments" && w.method != "POST" {
+                assert_eq!(w.subresource.as_deref(), Some("status"), "shadow mode wrote {} {}", w.method, w.path);
+            }
+        }
+        assert_eq!(c.spec_replicas().await, 2);
+        // The controller's /metrics has both recommendations.
+        let text = reqwest::get(format!("{}/metrics", c.controller_metrics)).await.unwrap().text().await.unwrap();
+        assert!(text.contains(r#"rlscale_recommended_replicas{namespace="default",name="web",source="hpa"} 4"#), "{text}");
+        assert!(text.contains(r#"source="rlscale""#) && text.contains(r#"source="hpa_recomputed""#), "{text}");
+        let broken = c.rla_api().get("broken").await.unwrap();
+        let ready = broken.data["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready").cloned())
+            .unwrap_or_default();
+        assert_eq!(ready["reason"], "InvalidSpec", "{}", broken.data);
+        assert!(ready["message"].as_str().unwrap().contains("minReplicas 9"), "{ready}");
+        // Probes.
+        for probe in ["healthz", "readyz"] {
+            let r = reqwest::get(format!("{}/{probe}", c.controller_metrics)).await.unwrap();
+            assert_eq!(r.status(), 200, "/{probe}");
+        }
+        // The decision log has one JSON line per decision, with the snapshot.
+        let log = std::fs::read_to_string(c.dir.path().join("decisions.jsonl")).unwrap();
+        let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(lines.len() >= 10);
+        assert!(lines.iter().all(|l| l["mode"] == "Shadow" && !l["scaled"].as_bool().unwrap()));
+        assert!(lines.iter().all(|l| l["name"] == "web"), "the broken object made no decision");
+        assert!(lines.last().unwrap()["snapshot"]["arrival_rate_1m"].as_f64().unwrap() > 0.0);
+        let _ = c.kubeconfig.as_path();
+    });
+}
