@@ -395,7 +395,11 @@ fn shadow_mode_records_both_recommendations_and_never_writes_the_scale() {
         }
         // The decision log has one JSON line per decision, with the snapshot.
         let log = std::fs::read_to_string(c.dir.path().join("decisions.jsonl")).unwrap();
-        let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let all: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        // A config line first (what a replay needs), then decisions.
+        assert_eq!(all[0]["kind"], "config", "{}", all[0]);
+        assert_eq!(all[0]["runtime"]["max_replicas"], all[1]["max_replicas"]);
+        let lines: Vec<Value> = all.into_iter().filter(|l| l["kind"] == "decision").collect();
         assert!(lines.len() >= 10);
         assert!(lines.iter().all(|l| l["mode"] == "Shadow" && !l["scaled"].as_bool().unwrap()));
         assert!(lines.iter().all(|l| l["name"] == "web"), "the broken object made no decision");

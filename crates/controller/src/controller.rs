@@ -24,7 +24,7 @@ use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use rlscale_baselines::{Baseline, BaselineConfig, Bounds};
 use rlscale_core::{Policy, SimTime, Source};
-use rlscale_runtime::{ModelFile, Runtime};
+use rlscale_runtime::{ModelFile, Runtime, RuntimeConfig};
 use serde::Serialize;
 use serde_json::json;
 use tracing::{info, warn};
@@ -71,6 +71,8 @@ pub fn wall_clock() -> f64 {
 /// One line of the decision log (JSONL): what the controller saw and decided, for the shadow report.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogLine<'a> {
+    /// Always `"decision"` (the other kind of line is [`ConfigLine`]).
+    pub kind: &'static str,
     /// Unix seconds.
     pub time: f64,
     /// Object namespace.
@@ -93,8 +95,36 @@ pub struct LogLine<'a> {
     pub hpa_recomputed_replicas: Option<u32>,
     /// Whether the controller wrote the scale subresource.
     pub scaled: bool,
+    /// The model file in use (`spec.model`), if any.
+    pub model: Option<&'a str>,
+    /// `spec.minReplicas`.
+    pub min_replicas: u32,
+    /// `spec.maxReplicas`.
+    pub max_replicas: u32,
+    /// `spec.interval`, seconds.
+    pub interval_s: u32,
     /// The snapshot the decision was made on.
     pub snapshot: &'a rlscale_core::MetricsSnapshot,
+}
+
+/// A line of the decision log written whenever an object's decision pipeline is (re)built (first
+/// reconcile, a spec change, a reloaded model): what a replay needs to play the same law.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigLine<'a> {
+    /// Always `"config"`.
+    pub kind: &'static str,
+    /// Unix seconds.
+    pub time: f64,
+    /// Object namespace.
+    pub namespace: &'a str,
+    /// Object name.
+    pub name: &'a str,
+    /// The object's `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The model file (`spec.model`), if any.
+    pub model: Option<&'a str>,
+    /// The runtime's configuration: bounds, staleness, OOD limits, guardrails, fallback law.
+    pub runtime: &'a RuntimeConfig,
 }
 
 /// The JSONL decision log: one line per decision, appended and flushed.
@@ -114,7 +144,7 @@ impl DecisionLog {
         })
     }
 
-    fn write(&self, line: &LogLine<'_>) {
+    fn write(&self, line: &impl Serialize) {
         let mut text = serde_json::to_string(line).expect("a log line serializes");
         text.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -469,6 +499,17 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             .get(&key)
             .is_none_or(|s| s.generation != generation || s.model != model_id);
         if fresh {
+            if let Some(log) = &ctx.log {
+                log.write(&ConfigLine {
+                    kind: "config",
+                    time: now,
+                    namespace: &ns,
+                    name: &name,
+                    generation,
+                    model: spec.model.as_deref(),
+                    runtime: &rcfg,
+                });
+            }
             let runtime = Runtime::new(model_result.clone(), rcfg.clone(), format!("{ns}/{name}"))
                 .expect("validate() checked this configuration");
             let hpa_cfg = BaselineConfig::default_for("hpa").expect("hpa is a law");
@@ -764,6 +805,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     );
     if let Some(log) = &ctx.log {
         log.write(&LogLine {
+            kind: "decision",
             time: now,
             namespace: &ns,
             name: &name,
@@ -775,6 +817,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             hpa_desired_replicas: hpa_desired,
             hpa_recomputed_replicas: hpa_recomputed.filter(|_| spec.mode == Mode::Shadow),
             scaled,
+            model: spec.model.as_deref(),
+            min_replicas: spec.min_replicas,
+            max_replicas: spec.max_replicas,
+            interval_s: spec.interval,
             snapshot: &built.snapshot,
         });
     }

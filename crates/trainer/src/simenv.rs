@@ -43,6 +43,11 @@ pub struct MixEntry {
     /// Its GPU price, likewise.
     #[serde(default = "unit_range")]
     pub price_scale: [f64; 2],
+    /// The scenario's `replicas.max` is multiplied by a log-uniform factor in this range (rounded, and
+    /// kept above `replicas.min` and `replicas.initial`). A fixed ceiling is an attractor: a policy can
+    /// learn to ride it when the ceiling is a safe over-provision; a ceiling that moves cannot be ridden.
+    #[serde(default = "unit_range")]
+    pub max_replicas_scale: [f64; 2],
 }
 
 impl MixEntry {
@@ -57,6 +62,7 @@ impl MixEntry {
             cold_start_scale: unit_range(),
             capacity_scale: unit_range(),
             price_scale: unit_range(),
+            max_replicas_scale: unit_range(),
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct Variant {
     pub rate_scale: f64,
     /// Service-profile multipliers.
     pub profile: ProfileScale,
+    /// Multiplier of `replicas.max`.
+    pub max_replicas_scale: f64,
 }
 
 /// The simulator over a scenario mixture.
@@ -157,11 +165,15 @@ impl SimTrainEnv {
             capacity: log_uniform(e.capacity_scale),
             price: log_uniform(e.price_scale),
         };
+        // Drawn only when it varies, so that mixtures without it keep their random streams.
+        let [lo, hi] = e.max_replicas_scale;
+        let max_replicas_scale = if lo == hi { lo } else { log_uniform([lo, hi]) };
         Variant {
             entry,
             offset_s,
             rate_scale,
             profile,
+            max_replicas_scale,
         }
     }
 }
@@ -169,7 +181,7 @@ impl SimTrainEnv {
 /// Load the variant `v` of `mix`.
 pub fn load_variant(mix: &[MixEntry], v: &Variant) -> Result<Scenario, rlscale_sim::Error> {
     let e = &mix[v.entry];
-    Scenario::load(
+    let mut sc = Scenario::load(
         &e.scenario,
         &Overrides {
             max_episode_steps: Some(e.steps),
@@ -178,7 +190,15 @@ pub fn load_variant(mix: &[MixEntry], v: &Variant) -> Result<Scenario, rlscale_s
             profile_scale: Some(v.profile),
             ..Overrides::default()
         },
-    )
+    )?;
+    if v.max_replicas_scale != 1.0 {
+        let r = &mut sc.file.replicas;
+        let scaled = (f64::from(r.max) * v.max_replicas_scale).round();
+        r.max = (scaled.min(f64::from(u32::MAX)) as u32)
+            .max(r.min.saturating_add(1))
+            .max(r.initial);
+    }
+    Ok(sc)
 }
 
 /// Check that every entry of `mix` loads at its extremes, so that training never meets a bad file.
@@ -195,6 +215,7 @@ pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
             ("cold_start_scale", e.cold_start_scale),
             ("capacity_scale", e.capacity_scale),
             ("price_scale", e.price_scale),
+            ("max_replicas_scale", e.max_replicas_scale),
         ] {
             if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
                 return Err(format!(
@@ -211,12 +232,16 @@ pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
         if e.steps == 0 {
             return Err(format!("mix[{i}].steps = 0: needs at least one step"));
         }
-        for (offset_s, rate_scale, profile) in [(0.0, lo, at(0)), (e.max_offset_s, hi, at(1))] {
+        for (offset_s, rate_scale, profile, max_replicas_scale) in [
+            (0.0, lo, at(0), e.max_replicas_scale[0]),
+            (e.max_offset_s, hi, at(1), e.max_replicas_scale[1]),
+        ] {
             let v = Variant {
                 entry: i,
                 offset_s,
                 rate_scale,
                 profile,
+                max_replicas_scale,
             };
             load_variant(mix, &v).map_err(|err| format!("mix[{i}]: {err}"))?;
         }
@@ -314,6 +339,49 @@ mod tests {
 
     fn steady() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../envs/steady-8b-l4-v1.toml")
+    }
+
+    /// `max_replicas_scale` moves the ceiling the action mask enforces, per episode, within its range.
+    #[test]
+    fn episodes_draw_a_replica_ceiling() {
+        let mix: Arc<[MixEntry]> = vec![MixEntry {
+            max_replicas_scale: [0.5, 3.0],
+            ..MixEntry::new(steady(), 4)
+        }]
+        .into();
+        check_mix(&mix).unwrap();
+        let base = Scenario::load(&steady(), &Overrides::default())
+            .unwrap()
+            .file
+            .replicas;
+        let mut env = SimTrainEnv::new(mix);
+        let mut ceilings = std::collections::BTreeSet::new();
+        for seed in 0..12 {
+            env.reset(seed);
+            let k = env.variant().unwrap().max_replicas_scale;
+            assert!((0.5..=3.0).contains(&k), "{k}");
+            let max = env.space.max_replicas;
+            assert_eq!(
+                max,
+                ((f64::from(base.max) * k).round() as u32)
+                    .max(base.min + 1)
+                    .max(base.initial)
+            );
+            // The mask enforces it: from the ceiling, no up-action is valid.
+            let at_max = env.space.mask(max);
+            assert!(
+                rlscale_core::ACTION_DELTAS
+                    .iter()
+                    .zip(at_max)
+                    .all(|(d, ok)| *d <= 0 || !ok)
+            );
+            ceilings.insert(max);
+        }
+        assert!(ceilings.len() >= 6, "{ceilings:?}");
+        // Without it, the stream and the ceiling are the scenario's.
+        let mut plain = SimTrainEnv::new(vec![MixEntry::new(steady(), 4)].into());
+        plain.reset(3);
+        assert_eq!(plain.space.max_replicas, base.max);
     }
 
     /// Each episode draws its own service profile, and the observation shows it (features 19–21), so
