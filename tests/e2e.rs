@@ -23,16 +23,22 @@ use serde_json::{Value, json};
 use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
 
 /// A child process killed on drop, its stderr kept in a file for failure messages.
-struct Proc {
-    child: Child,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     log: PathBuf,
 }
 
 impl Proc {
-    fn spawn(name: &str, args: &[&str], dir: &Path) -> Proc {
+    pub(crate) fn spawn(name: &str, args: &[&str], dir: &Path) -> Proc {
+        Proc::spawn_env(name, args, dir, &[])
+    }
+
+    /// Like [`Proc::spawn`], with extra environment variables.
+    pub(crate) fn spawn_env(name: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_rlscale"))
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -41,7 +47,7 @@ impl Proc {
         Proc { child, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -85,7 +91,7 @@ struct Cluster {
     controller_metrics: String,
 }
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -230,12 +236,12 @@ impl Cluster {
     }
 }
 
-fn tail(s: &str) -> String {
+pub(crate) fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

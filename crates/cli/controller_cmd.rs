@@ -29,6 +29,67 @@ pub struct Args {
     /// The name Events are reported under.
     #[arg(long, default_value = "rlscale-controller")]
     pub reporter: String,
+    /// Elect a leader over a coordination.k8s.io/v1 Lease before reconciling, so that of several
+    /// replicas exactly one writes (the others stand by). The identity is $POD_NAME, else host_pid.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "rlscale-controller", value_name = "NAME")]
+    pub leader_election_id: String,
+    /// Namespace of the Lease [default: $POD_NAMESPACE, else "default"].
+    #[arg(long, value_name = "NS")]
+    pub leader_election_namespace: Option<String>,
+    /// How long a Lease holds without renewal before a standby may take it over.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lease_duration: std::time::Duration,
+    /// How long the leader keeps trying to renew before it stops leading (< --lease-duration).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub renew_deadline: std::time::Duration,
+    /// Abandon and retry a reconcile that takes longer than this (a hung API server or Prometheus).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub reconcile_timeout: std::time::Duration,
+    /// How often to try to acquire or renew the Lease (< --renew-deadline).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_period: std::time::Duration,
+}
+
+/// A duration: `500ms`, `15s`, `2m`, or bare seconds (`1.5`).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 15s, 2m)"))?;
+    if !v.is_finite() || v < 0.0 || v * scale > 1e9 {
+        return Err(format!("{text:?} is not a duration between 0 and 1e9 s"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v * scale))
+}
+
+/// This process's leader-election identity: $POD_NAME, else `<hostname>_<pid>`.
+fn identity() -> String {
+    if let Ok(p) = std::env::var("POD_NAME")
+        && !p.is_empty()
+    {
+        return p;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rlscale".into());
+    format!("{host}_{}", std::process::id())
 }
 
 /// Print the RLAutoscaler CRD.
@@ -74,6 +135,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if args.reconcile_timeout.is_zero() {
+        return Err(anyhow::Error::new(BadInput(
+            "--reconcile-timeout must be > 0".into(),
+        )));
+    }
+    let leader_election = if args.leader_elect {
+        let ns = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| {
+                std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|n| !n.is_empty())
+            })
+            .unwrap_or_else(|| "default".into());
+        let mut le =
+            rlscale_controller::LeaseConfig::new(&args.leader_election_id, &ns, &identity());
+        le.lease_duration = args.lease_duration;
+        le.renew_deadline = args.renew_deadline;
+        le.retry_period = args.retry_period;
+        le.validate().map_err(|e| anyhow::Error::new(BadInput(e)))?;
+        Some(le)
+    } else {
+        None
+    };
     rt.block_on(async move {
         let cfg = kube_config(args.kubeconfig.as_ref(), args.context.as_ref()).await?;
         let client = kube::Client::try_from(cfg).context("building the Kubernetes client")?;
@@ -82,6 +168,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             metrics_addr: args.metrics_addr,
             decision_log: args.decision_log,
             reporter: args.reporter,
+            leader_election,
+            reconcile_timeout: args.reconcile_timeout,
         };
         rlscale_controller::run(client, opts, std::future::pending())
             .await

@@ -34,6 +34,7 @@ use crate::crd::{
     VERSION,
 };
 use crate::decide::{self, QueryResult, camel, rfc3339, set_condition};
+use crate::lease::{LeaderElector, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::prom::Prometheus;
 
@@ -43,6 +44,9 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// The reconcile took longer than its limit (a hung API server or Prometheus); it was abandoned.
+    #[error("the reconcile did not finish within {0:?}; abandoned")]
+    Timeout(Duration),
 }
 
 impl Error {
@@ -51,7 +55,18 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(s)) => format!("kube_api_{}", s.code),
             Error::Kube(_) => "kube_transport".into(),
+            Error::Timeout(_) => "timeout".into(),
         }
+    }
+}
+
+/// The field manager of every write the controller makes (`managedFields`, the API server's audit).
+pub const FIELD_MANAGER: &str = "rlscale-controller";
+
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
     }
 }
 
@@ -236,9 +251,12 @@ pub struct Context {
     pub clock: Arc<dyn Fn() -> f64 + Send + Sync>,
     states: Mutex<HashMap<(String, String), ObjState>>,
     /// Last warning published per object, so that a persisting problem is not re-published every interval.
-    warned: Mutex<HashMap<(String, String), String>>,
+    warned: Mutex<HashMap<(String, String, String), String>>,
     /// Set once the controller's watch has listed the objects.
     pub ready: AtomicBool,
+    /// A reconcile running longer than this is abandoned and retried (a hung API server must not stall
+    /// an object forever). Default 30 s.
+    pub reconcile_timeout: Duration,
 }
 
 impl Context {
@@ -267,6 +285,7 @@ impl Context {
             states: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
+            reconcile_timeout: Duration::from_secs(30),
         }
     }
 
@@ -289,9 +308,15 @@ impl Context {
         }
     }
 
-    /// Publish a Warning once per distinct message per object.
-    async fn warn_once(&self, obj: &DynamicObject, reason: &str, message: &str) {
-        let key = (obj.namespace().unwrap_or_default(), obj.name_any());
+    /// Publish a Warning once per distinct message per object and topic (`spec`, `target`, `metrics`,
+    /// `model`, `hpa`, `scale`, `status`), so that a persisting problem is not re-published every
+    /// interval and two problems at once do not re-publish each other.
+    async fn warn_once(&self, obj: &DynamicObject, topic: &str, reason: &str, message: &str) {
+        let key = (
+            obj.namespace().unwrap_or_default(),
+            obj.name_any(),
+            topic.to_string(),
+        );
         let text = format!("{reason}: {message}");
         let fresh = {
             let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
@@ -303,12 +328,30 @@ impl Context {
         }
     }
 
-    fn clear_warning(&self, obj: &DynamicObject) {
-        let key = (obj.namespace().unwrap_or_default(), obj.name_any());
+    /// The problem of `topic` is gone: its next occurrence is published again.
+    fn clear_warning(&self, obj: &DynamicObject, topic: &str) {
+        let key = (
+            obj.namespace().unwrap_or_default(),
+            obj.name_any(),
+            topic.to_string(),
+        );
         self.warned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
+    }
+
+    /// Forget every object's decision state (after losing the leader lease: a new term starts fresh).
+    fn forget_all(&self) {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.ready.store(false, Ordering::Relaxed);
     }
 }
 
@@ -325,7 +368,7 @@ async fn patch_status(
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &resource());
     api.patch_status(
         name,
-        &PatchParams::default(),
+        &patch_params(),
         &Patch::Merge(json!({ "status": status })),
     )
     .await?;
@@ -407,7 +450,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                 generation,
             );
             ctx.metrics.failure("invalid_spec");
-            ctx.warn_once(&obj, "InvalidSpec", &message).await;
+            ctx.warn_once(&obj, "spec", "InvalidSpec", &message).await;
             ctx.states
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -438,12 +481,14 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                 generation,
             );
             ctx.metrics.failure("target_not_found");
-            ctx.warn_once(&obj, "TargetNotFound", &message).await;
+            ctx.warn_once(&obj, "target", "TargetNotFound", &message)
+                .await;
             patch_status(&ctx, &ns, &name, &status).await?;
             return Ok(requeue(spec.interval));
         }
         Err(e) => return Err(e.into()),
     };
+    ctx.clear_warning(&obj, "target");
     let current = scale
         .spec
         .as_ref()
@@ -472,11 +517,15 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         Duration::from_secs_f64(spec.prometheus.timeout_seconds),
     );
     let queries = spec.prometheus.queries.resolved(&ns, &target.name);
+    let prom_start = std::time::Instant::now();
     let answers = futures::future::join_all(queries.iter().map(|(f, q)| {
         let prom = &prom;
         async move { (*f, prom.query(q).await) }
     }))
     .await;
+    ctx.metrics
+        .prometheus_duration
+        .observe(prom_start.elapsed().as_secs_f64());
     let results: BTreeMap<_, QueryResult> = answers.into_iter().collect();
     for r in results.values() {
         if let Err(e) = r {
@@ -491,6 +540,18 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         Some(m) => m.model.clone(),
         None => Err("no model configured (spec.model)".to_string()),
     };
+    match &model {
+        Some(ModelState { error: Some(e), .. }) => {
+            let kept = if model_result.is_ok() {
+                "; the last good model stays in use"
+            } else {
+                "; the fallback law decides"
+            };
+            ctx.warn_once(&obj, "model", "ModelLoadFailed", &format!("{e}{kept}"))
+                .await;
+        }
+        _ => ctx.clear_warning(&obj, "model"),
+    }
     let model_id = model_result.as_ref().ok().map(|m| Arc::as_ptr(m) as usize);
     let (outcome, hpa_recomputed, divergence) = {
         let mut states = ctx.states.lock().unwrap_or_else(|e| e.into_inner());
@@ -566,7 +627,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                         "spec": { "replicas": d.replicas },
                     });
                     match tapi
-                        .patch_scale(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .patch_scale(&target.name, &patch_params(), &Patch::Merge(&patch))
                         .await
                     {
                         Ok(_) => {
@@ -587,10 +648,29 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                                 break;
                             }
                         }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => {
+                            // 500, 429, a timeout: say so on the object, and retry (error_policy).
+                            let message = format!(
+                                "writing {} {}/{} scale {current} → {}: {e}",
+                                target.kind, ns, target.name, d.replicas
+                            );
+                            set_condition(
+                                &mut status.conditions,
+                                "Ready",
+                                false,
+                                "ScaleFailed",
+                                &message,
+                                now,
+                                generation,
+                            );
+                            ctx.warn_once(&obj, "scale", "ScaleFailed", &message).await;
+                            let _ = patch_status(&ctx, &ns, &name, &status).await;
+                            return Err(e.into());
+                        }
                     }
                 }
                 if scaled {
+                    ctx.clear_warning(&obj, "scale");
                     status.last_scale_time = Some(rfc3339(now));
                     ctx.metrics.scale_write(&ns, &name);
                     ctx.event(
@@ -608,6 +688,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         }
         Mode::Shadow => match find_hpa(&ctx, &ns, &spec).await? {
             Some(hpa) => {
+                ctx.clear_warning(&obj, "hpa");
                 hpa_desired = hpa
                     .status
                     .as_ref()
@@ -630,6 +711,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                 });
                 ctx.warn_once(
                     &obj,
+                    "hpa",
                     "HPANotFound",
                     &format!("shadow mode: no HorizontalPodAutoscaler {which} in {ns}; recording only our recommendation and the recomputed HPA"),
                 )
@@ -663,11 +745,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             format!("{} queries answered", queries.len()),
         )
     } else {
-        let reason = built
-            .first_error
-            .as_ref()
-            .map(|e| e.reason().to_string())
-            .unwrap_or_else(|| "NoData".into());
+        let reason = built.problem_reason().to_string();
         let msg = built
             .problems
             .iter()
@@ -762,23 +840,40 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             generation,
         );
     }
+    let hpa_note = if spec.mode == Mode::Shadow && hpa_desired.is_none() {
+        "; no HPA found to compare with"
+    } else {
+        ""
+    };
     set_condition(
         &mut status.conditions,
         "Ready",
         true,
         "Reconciled",
         format!(
-            "{} mode; {current} → {} ({source}, {reason})",
+            "{} mode; {current} → {} ({source}, {reason}){hpa_note}",
             spec.mode, d.replicas
         ),
         now,
         generation,
     );
-    patch_status(&ctx, &ns, &name, &status).await?;
+    if let Err(e) = patch_status(&ctx, &ns, &name, &status).await {
+        ctx.warn_once(
+            &obj,
+            "status",
+            "StatusUpdateFailed",
+            &format!("writing the status: {e}"),
+        )
+        .await;
+        return Err(e);
+    }
+    ctx.clear_warning(&obj, "status");
+    ctx.clear_warning(&obj, "timeout");
     if metrics_ok {
-        ctx.clear_warning(&obj);
+        ctx.clear_warning(&obj, "metrics");
     } else {
-        ctx.warn_once(&obj, &metrics_reason, &metrics_msg).await;
+        ctx.warn_once(&obj, "metrics", &metrics_reason, &metrics_msg)
+            .await;
     }
 
     ctx.metrics.recommend(&ns, &name, "rlscale", d.replicas);
@@ -827,6 +922,48 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     Ok(requeue(spec.interval))
 }
 
+/// [`reconcile`] within `ctx.reconcile_timeout`. A reconcile that hangs (an API server or Prometheus
+/// that accepts and never answers, a 429 the client keeps retrying) is abandoned; the object then gets
+/// `Ready=False/ReconcileTimeout` and a Warning Event on a best-effort basis (bounded too), and the
+/// error policy retries it.
+pub async fn reconcile_bounded(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let limit = ctx.reconcile_timeout;
+    match tokio::time::timeout(limit, reconcile(obj.clone(), ctx.clone())).await {
+        Ok(r) => r,
+        Err(_) => {
+            let message = format!(
+                "the reconcile did not finish within {limit:?} (an API server or Prometheus that does not answer); retrying"
+            );
+            warn!(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), %message);
+            let say = async {
+                ctx.warn_once(&obj, "timeout", "ReconcileTimeout", &message)
+                    .await;
+                let mut status: RLAutoscalerStatus = obj
+                    .data
+                    .get("status")
+                    .and_then(|s| serde_json::from_value(s.clone()).ok())
+                    .unwrap_or_default();
+                set_condition(
+                    &mut status.conditions,
+                    "Ready",
+                    false,
+                    "ReconcileTimeout",
+                    &message,
+                    (ctx.clock)(),
+                    obj.metadata.generation,
+                );
+                let ns = obj.namespace().unwrap_or_default();
+                let _ = patch_status(&ctx, &ns, &obj.name_any(), &status).await;
+            };
+            let _ = tokio::time::timeout(limit.min(Duration::from_secs(5)), say).await;
+            Err(Error::Timeout(limit))
+        }
+    }
+}
+
 /// On a failed reconcile: log, count, retry in 5 s.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), error = %error, "reconcile failed");
@@ -845,6 +982,10 @@ pub struct Options {
     pub decision_log: Option<PathBuf>,
     /// The name Events are reported under.
     pub reporter: String,
+    /// Elect a leader over a Lease before reconciling (several replicas), or reconcile at once.
+    pub leader_election: Option<LeaseConfig>,
+    /// Abandon (and retry) a reconcile that runs longer than this.
+    pub reconcile_timeout: Duration,
 }
 
 /// The web server: `/metrics` (OpenMetrics), `/healthz`, `/readyz`.
@@ -886,45 +1027,15 @@ pub fn router(metrics: Arc<Metrics>, ready: Arc<dyn Fn() -> bool + Send + Sync>)
         )
 }
 
-/// Run the controller until `shutdown` resolves (or SIGTERM/Ctrl-C), with the web server beside it.
-pub async fn run(
-    client: Client,
-    opts: Options,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) -> std::io::Result<()> {
-    let metrics = Arc::new(Metrics::default());
-    let log = match &opts.decision_log {
-        Some(p) => Some(DecisionLog::open(p).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("decision log {}: {e}", p.display()))
-        })?),
-        None => None,
-    };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        &opts.reporter,
-        metrics.clone(),
-        log,
-    ));
+/// The reconcile loop until `stop` turns true: kube's `applier` over a generation-filtered watch.
+async fn run_controller(
+    ctx: Arc<Context>,
+    api: Api<DynamicObject>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let ar = resource();
-    let api: Api<DynamicObject> = match &opts.namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
     let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
     let reader = writer.as_reader();
-    let ready: Arc<dyn Fn() -> bool + Send + Sync> = {
-        let ctx = ctx.clone();
-        Arc::new(move || ctx.ready.load(Ordering::Relaxed))
-    };
-    let listener = tokio::net::TcpListener::bind(opts.metrics_addr).await?;
-    info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = {
-        let mut rx = stop_rx.clone();
-        axum::serve(listener, router(metrics, ready)).with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|s| *s).await;
-        })
-    };
     // Spec changes trigger a reconcile at once; status writes (ours) do not: the requeue paces the
     // rest. NB: kube's `Controller` cannot filter its own trigger without an unstable feature, so this
     // drives kube's `applier` (what `Controller::run` wraps) with a generation-filtered watch.
@@ -946,30 +1057,133 @@ pub async fn run(
             let ar = ar.clone();
             move |o| ObjectRef::from_obj_with(&o, ar.clone())
         });
-    let stop = async move {
-        tokio::select! {
-            _ = shutdown => {},
-            _ = shutdown_signal() => {},
-        }
-        let _ = stop_tx.send(true);
-    };
-    let controller = applier(
-        |obj, ctx| Box::pin(reconcile(obj, ctx)),
+    // On shutdown the applier is dropped: a reconcile in flight is abandoned between two awaits. Every
+    // write it makes is a single idempotent request (a scale patch carrying the resourceVersion it
+    // read, a status merge patch), so an abandoned reconcile leaves nothing half-written.
+    applier(
+        |obj, ctx: Arc<Context>| Box::pin(reconcile_bounded(obj, ctx)),
         error_policy,
         ctx,
         reader,
         queue,
         kube::runtime::controller::Config::default(),
     )
-    .take_until(stop)
+    .take_until(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
     .for_each(|r| {
         if let Err(e) = r {
             warn!(error = %e, "controller");
         }
         futures::future::ready(())
+    })
+    .await;
+}
+
+/// Run the controller until `shutdown` resolves (or SIGTERM/Ctrl-C), with the web server beside it.
+///
+/// With leader election, the process first stands by until it holds the Lease; it releases the Lease
+/// on shutdown. When it loses the Lease (no renewal within the renew deadline, or another holder) it
+/// stops reconciling at once and returns an error, so that the process exits and restarts as a
+/// candidate, as client-go's controllers do.
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> std::io::Result<()> {
+    if let Some(le) = &opts.leader_election {
+        le.validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    }
+    let metrics = Arc::new(Metrics::default());
+    let log = match &opts.decision_log {
+        Some(p) => Some(DecisionLog::open(p).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("decision log {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let mut ctx = Context::new(client.clone(), &opts.reporter, metrics.clone(), log);
+    ctx.reconcile_timeout = opts.reconcile_timeout;
+    let ctx = Arc::new(ctx);
+    let ar = resource();
+    let api: Api<DynamicObject> = match &opts.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let standby = Arc::new(AtomicBool::new(opts.leader_election.is_some()));
+    let ready: Arc<dyn Fn() -> bool + Send + Sync> = {
+        let ctx = ctx.clone();
+        let standby = standby.clone();
+        Arc::new(move || ctx.ready.load(Ordering::Relaxed) || standby.load(Ordering::Relaxed))
+    };
+    let listener = tokio::net::TcpListener::bind(opts.metrics_addr).await?;
+    info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut rx = stop_rx.clone();
+        axum::serve(listener, router(metrics.clone(), ready)).with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => {},
+            _ = shutdown_signal() => {},
+        }
+        info!("shutting down");
+        let _ = stop_tx.send(true);
     });
-    let (_, served) = tokio::join!(controller, server);
-    served
+    let control = async move {
+        let Some(le) = opts.leader_election else {
+            run_controller(ctx, api, stop_rx).await;
+            return Ok(());
+        };
+        let mut elector = LeaderElector::new(client.clone(), le.clone(), ctx.clock.clone());
+        loop {
+            standby.store(true, Ordering::Relaxed);
+            metrics.set_leader(&le.name, false);
+            info!(lease = %format!("{}/{}", le.namespace, le.name), identity = %le.identity, "waiting for the leader lease");
+            if !elector.acquire(stop_rx.clone()).await {
+                return Ok(());
+            }
+            standby.store(false, Ordering::Relaxed);
+            metrics.set_leader(&le.name, true);
+            info!(identity = %le.identity, "leading: reconciling");
+            let lost = tokio::select! {
+                _ = run_controller(ctx.clone(), api.clone(), stop_rx.clone()) => None,
+                why = elector.hold() => Some(why),
+            };
+            metrics.set_leader(&le.name, false);
+            match lost {
+                None => {
+                    elector.release().await;
+                    return Ok::<(), std::io::Error>(());
+                }
+                Some(why) => {
+                    // Stopped reconciling before anyone else can consider the Lease expired
+                    // (renew deadline < lease duration). Stand by again with a clean slate.
+                    tracing::error!(%why, "lost the leader lease: stopped reconciling");
+                    metrics.lease_lost();
+                    ctx.forget_all();
+                }
+            }
+        }
+    };
+    let server = server.into_future();
+    tokio::pin!(server);
+    tokio::pin!(control);
+    tokio::select! {
+        controlled = &mut control => {
+            controlled?;
+            server.await
+        }
+        served = &mut server => {
+            // The web server ends on shutdown only (or fails): let the controller finish (it releases
+            // the Lease).
+            served?;
+            control.await
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -135,6 +135,20 @@ pub struct Built {
     pub problems: Vec<(Field, String)>,
     /// The first error, for the condition reason and the failure metric.
     pub first_error: Option<PromError>,
+    /// A required query answered NaN or ±Inf.
+    pub non_finite: bool,
+}
+
+impl Built {
+    /// The `MetricsAvailable` reason when there are problems: the first query error's, else
+    /// `NotANumber` or `NoData`.
+    pub fn problem_reason(&self) -> &'static str {
+        match &self.first_error {
+            Some(e) => e.reason(),
+            None if self.non_finite => "NotANumber",
+            None => "NoData",
+        }
+    }
 }
 
 /// Build the snapshot from the query results and the target's replica counts.
@@ -151,6 +165,7 @@ pub fn build_snapshot(
 ) -> Built {
     let mut problems = Vec::new();
     let mut first_error = None;
+    let mut non_finite = false;
     let mut value = |f: Field| -> Option<f64> {
         match results.get(&f) {
             None => {
@@ -158,6 +173,12 @@ pub fn build_snapshot(
                 Some(f64::NAN)
             }
             Some(Ok(Some(v))) if f.optional() && v.is_nan() => None,
+            Some(Ok(Some(v))) if !v.is_finite() => {
+                // e.g. a ratio of two zero rates: the runtime refuses it, and the condition says why.
+                problems.push((f, format!("the query returned {v}")));
+                non_finite = true;
+                Some(*v)
+            }
             Some(Ok(Some(v))) => Some(*v),
             Some(Ok(None)) if f.optional() => None,
             Some(Ok(None)) if ready_replicas == 0 => Some(0.0),
@@ -194,6 +215,7 @@ pub fn build_snapshot(
         snapshot,
         problems,
         first_error,
+        non_finite,
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`prom`]: PromQL instant queries against the Prometheus HTTP API, every failure typed;
 //! - [`decide`]: the pure part of a reconcile (spec validation, the snapshot, conditions);
 //! - [`controller`]: the reconcile loop, active and shadow modes, Events, the decision log, `run`;
+//! - [`lease`]: leader election over a `coordination.k8s.io/v1` Lease (client-go's semantics);
 //! - [`metrics`]: the controller's own Prometheus metrics.
 //!
 //! Data flow per object and interval: Prometheus → [`rlscale_core::MetricsSnapshot`] (the type the
@@ -15,8 +16,10 @@
 pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod lease;
 pub mod metrics;
 pub mod prom;
 
 pub use controller::{Context, Options, reconcile, run};
 pub use crd::{RLAutoscaler, RLAutoscalerSpec, RLAutoscalerStatus, crd_yaml};
+pub use lease::LeaseConfig;
