@@ -547,6 +547,15 @@ pub struct Hpa {
 }
 
 impl Hpa {
+    /// The target's `spec.replicas` as observed, when something else writes it (the controller's
+    /// shadow mode recomputes the HPA beside the real one): the next sync starts from it, as the HPA
+    /// controller reads `scale.spec.replicas` each sync. The recommendation windows are kept.
+    pub fn observe_current(&mut self, replicas: u32) {
+        if self.last.is_some() {
+            self.last = Some(self.bounds.clamp(replicas));
+        }
+    }
+
     /// A new HPA with empty history. `bounds.min` is `minReplicas`, `bounds.max` `maxReplicas`.
     ///
     /// `minReplicas: 0` needs the `HPAScaleToZero` gate and only External (or Object) metrics in

@@ -364,6 +364,14 @@ pub enum Baseline {
 }
 
 impl Baseline {
+    /// The target's current `spec.replicas`, when another controller writes it (see
+    /// [`Hpa::observe_current`]); laws without that notion ignore it.
+    pub fn observe_current(&mut self, replicas: u32) {
+        if let Baseline::Hpa(h) = self {
+            h.observe_current(replicas);
+        }
+    }
+
     fn inner(&mut self) -> &mut dyn Policy {
         match self {
             Baseline::Static(p) => p,

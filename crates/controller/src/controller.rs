@@ -44,6 +44,9 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// The HPA watch has not listed yet (shadow mode needs it).
+    #[error("the HorizontalPodAutoscaler watch has not listed yet")]
+    HpaWatch,
     /// The reconcile took longer than its limit (a hung API server or Prometheus); it was abandoned.
     #[error("the reconcile did not finish within {0:?}; abandoned")]
     Timeout(Duration),
@@ -56,6 +59,7 @@ impl Error {
             Error::Kube(kube::Error::Api(s)) => format!("kube_api_{}", s.code),
             Error::Kube(_) => "kube_transport".into(),
             Error::Timeout(_) => "timeout".into(),
+            Error::HpaWatch => "hpa_watch_not_synced".into(),
         }
     }
 }
@@ -254,6 +258,10 @@ pub struct Context {
     warned: Mutex<HashMap<(String, String, String), String>>,
     /// Set once the controller's watch has listed the objects.
     pub ready: AtomicBool,
+    /// HPAs by watch (set by [`run`]); `None`: look them up through the API.
+    pub hpas: Mutex<Option<reflector::Store<HorizontalPodAutoscaler>>>,
+    /// Whether the HPA watch has listed.
+    pub hpas_listed: AtomicBool,
     /// A reconcile running longer than this is abandoned and retried (a hung API server must not stall
     /// an object forever). Default 30 s.
     pub reconcile_timeout: Duration,
@@ -286,6 +294,8 @@ impl Context {
             warned: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             reconcile_timeout: Duration::from_secs(30),
+            hpas: Mutex::new(None),
+            hpas_listed: AtomicBool::new(false),
         }
     }
 
@@ -385,22 +395,49 @@ fn target_resource(api_version: &str, kind: &str) -> ApiResource {
 }
 
 /// The HPA to compare with: `hpaRef`, or the one whose `scaleTargetRef` names our target.
+///
+/// Under [`run`] the HPAs come from a watch (a reflector store, listed once): a lookup is a scan in
+/// memory, not an API call, so 1000 shadow objects in one namespace do not list 1000 HPAs each every
+/// interval. Without a store (the unit tests' `Context`) it asks the API server.
 async fn find_hpa(
     ctx: &Context,
     ns: &str,
     spec: &RLAutoscalerSpec,
 ) -> Result<Option<HorizontalPodAutoscaler>, Error> {
+    let matches = |h: &HorizontalPodAutoscaler| {
+        h.spec.as_ref().is_some_and(|s| {
+            s.scale_target_ref.name == spec.scale_target_ref.name
+                && s.scale_target_ref.kind == spec.scale_target_ref.kind
+        })
+    };
+    let store = ctx.hpas.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(store) = store {
+        // The first reconciles may come before the HPA watch has listed: wait for it (briefly).
+        let t = std::time::Instant::now();
+        while !ctx.hpas_listed.load(Ordering::Relaxed) {
+            if t.elapsed() > Duration::from_secs(10) {
+                return Err(Error::HpaWatch);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        return Ok(match &spec.hpa_ref {
+            Some(name) => store
+                .get(&ObjectRef::new(name).within(ns))
+                .map(|h| (*h).clone()),
+            None => store
+                .state()
+                .into_iter()
+                .filter(|h| h.metadata.namespace.as_deref() == Some(ns))
+                .find(|h| matches(h))
+                .map(|h| (*h).clone()),
+        });
+    }
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), ns);
     if let Some(name) = &spec.hpa_ref {
         return Ok(api.get_opt(name).await?);
     }
     let list = api.list(&ListParams::default()).await?;
-    Ok(list.items.into_iter().find(|h| {
-        h.spec.as_ref().is_some_and(|s| {
-            s.scale_target_ref.name == spec.scale_target_ref.name
-                && s.scale_target_ref.kind == spec.scale_target_ref.kind
-        })
-    }))
+    Ok(list.items.into_iter().find(|h| matches(h)))
 }
 
 /// One reconcile of one `RLAutoscaler`.
@@ -601,11 +638,11 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         let st = states.get_mut(&key).expect("inserted above");
         st.runtime.set_target(current);
         let outcome = st.runtime.decide_explained(&built.snapshot, SimTime(now));
-        let recomputed = built
-            .snapshot
-            .invalid_fields()
-            .is_empty()
-            .then(|| st.shadow_hpa.decide(&built.snapshot, SimTime(now)).replicas);
+        let recomputed = built.snapshot.invalid_fields().is_empty().then(|| {
+            // The recomputed HPA starts each sync from the target's real size, as the HPA does.
+            st.shadow_hpa.observe_current(current);
+            st.shadow_hpa.decide(&built.snapshot, SimTime(now)).replicas
+        });
         (outcome, recomputed, st.divergence.clone())
     };
     let d = outcome.decision;
@@ -1027,8 +1064,47 @@ pub fn router(metrics: Arc<Metrics>, ready: Arc<dyn Fn() -> bool + Send + Sync>)
         )
 }
 
-/// The reconcile loop until `stop` turns true: kube's `applier` over a generation-filtered watch.
+/// The reconcile loop until `stop` turns true: kube's `applier` over a generation-filtered watch, with
+/// a watch of the HPAs beside it (shadow mode compares with them).
 async fn run_controller(
+    ctx: Arc<Context>,
+    api: Api<DynamicObject>,
+    hpa_api: Api<HorizontalPodAutoscaler>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (hpa_store, hpa_writer) = reflector::store::<HorizontalPodAutoscaler>();
+    *ctx.hpas.lock().unwrap_or_else(|e| e.into_inner()) = Some(hpa_store);
+    ctx.hpas_listed.store(false, Ordering::Relaxed);
+    let hpa_watch = watcher(hpa_api, watcher::Config::default())
+        .default_backoff()
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |ev| {
+                if matches!(ev, watcher::Event::InitDone) {
+                    ctx.hpas_listed.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+        .reflect(hpa_writer)
+        .for_each(|r| {
+            if let Err(e) = r {
+                warn!(error = %e, "HPA watch");
+            }
+            futures::future::ready(())
+        });
+    let mut stop2 = stop.clone();
+    tokio::select! {
+        _ = run_applier(ctx.clone(), api, stop) => {}
+        _ = async move {
+            hpa_watch.await;
+            // The watch never ends by itself (it backs off and retries); wait for the stop anyway.
+            let _ = stop2.wait_for(|s| *s).await;
+        } => {}
+    }
+    ctx.hpas_listed.store(false, Ordering::Relaxed);
+}
+
+async fn run_applier(
     ctx: Arc<Context>,
     api: Api<DynamicObject>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -1110,6 +1186,10 @@ pub async fn run(
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
+    let hpa_api: Api<HorizontalPodAutoscaler> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let standby = Arc::new(AtomicBool::new(opts.leader_election.is_some()));
     let ready: Arc<dyn Fn() -> bool + Send + Sync> = {
         let ctx = ctx.clone();
@@ -1135,7 +1215,7 @@ pub async fn run(
     });
     let control = async move {
         let Some(le) = opts.leader_election else {
-            run_controller(ctx, api, stop_rx).await;
+            run_controller(ctx, api, hpa_api, stop_rx).await;
             return Ok(());
         };
         let mut elector = LeaderElector::new(client.clone(), le.clone(), ctx.clock.clone());
@@ -1150,7 +1230,7 @@ pub async fn run(
             metrics.set_leader(&le.name, true);
             info!(identity = %le.identity, "leading: reconciling");
             let lost = tokio::select! {
-                _ = run_controller(ctx.clone(), api.clone(), stop_rx.clone()) => None,
+                _ = run_controller(ctx.clone(), api.clone(), hpa_api.clone(), stop_rx.clone()) => None,
                 why = elector.hold() => Some(why),
             };
             metrics.set_leader(&le.name, false);
