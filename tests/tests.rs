@@ -3,8 +3,13 @@
 
 mod util;
 
+mod bench_controller;
 mod cli;
 mod conformance;
 mod e2e;
+mod faults;
 mod golden;
+mod leader;
+mod rbac;
+mod shadow_report;
 mod traces;

@@ -6,6 +6,10 @@
 //!
 //! With `--runtime MODEL`, instead: the runtime's decision latency (p50, p99, max over single decisions
 //! on snapshots recorded from the simulator), the bare forward pass, and the model's load time.
+//!
+//! With `--controller N`, instead: one `rlscale controller` process managing N RLAutoscalers against the
+//! in-repo test API server and a Prometheus-API responder: its CPU, RSS, reconcile latency and decision
+//! rate (see `bench_controller.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +56,14 @@ pub struct Args {
     /// Decisions to time (with --runtime).
     #[arg(long, default_value_t = 1_000_000)]
     decisions: usize,
+
+    /// Benchmark the Kubernetes controller managing N RLAutoscalers instead (a separate process
+    /// against the in-repo test API server and a Prometheus-API responder).
+    #[arg(long, value_name = "N", conflicts_with = "runtime")]
+    controller: Option<usize>,
+
+    #[command(flatten)]
+    controller_opts: crate::bench_controller::ControllerArgs,
 }
 
 /// A policy that records every snapshot it is shown and lets `inner` decide.
@@ -219,6 +231,9 @@ fn timed_episode(
 
 /// Run the subcommand.
 pub fn run(envs: &Path, args: Args) -> Result<()> {
+    if let Some(n) = args.controller {
+        return crate::bench_controller::run(n, &args.controller_opts);
+    }
     if let Some(m) = &args.runtime {
         return bench_runtime(envs, &args, m);
     }

@@ -5,6 +5,7 @@
 //! other failure; the error chain is printed with `{:#}` (ripgrep's `main`).
 
 mod bench;
+mod bench_controller;
 mod controller_cmd;
 mod dev_cluster;
 mod evaluate;
@@ -14,6 +15,7 @@ mod policy_spec;
 mod runtime_cmd;
 mod scenarios;
 mod select;
+mod shadow_report;
 mod simulate;
 mod train;
 mod tune;
@@ -71,6 +73,9 @@ enum Command {
     /// Watch the controller scale on this machine: the in-repo test API server, the fake model
     /// server, a real Prometheus (Debian's package) and the controller, with a line per second.
     DevCluster(dev_cluster::Args),
+    /// Turn the controller's shadow-mode decision log into a go/no-go report (Markdown, HTML, plots):
+    /// divergence from the HPA, earlier or later scaling, and a counterfactual replay in the simulator.
+    ShadowReport(shadow_report::Args),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -149,6 +154,7 @@ fn main() -> ExitCode {
         Command::Crdgen(args) => controller_cmd::run_crdgen(args),
         Command::FakeServer(args) => fake_server::run(&envs, args),
         Command::DevCluster(args) => dev_cluster::run(&envs, args),
+        Command::ShadowReport(args) => shadow_report::run(&envs, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@
 //! * [`tune`]: grid search of a baseline's main knob on a training window, scored on another.
 //! * [`report`]: the Markdown table, CSV, JSON and plots.
 //! * [`plot`]: the plots (plotters; PNG and SVG).
+//! * [`shadow`]: the shadow report: the controller's shadow-mode decision log, its divergence from the
+//!   HPA, and a counterfactual replay in the simulator.
 #![warn(missing_docs)]
 
 pub mod matrix;
@@ -14,4 +16,5 @@ pub mod oracle;
 pub mod plot;
 pub mod policies;
 pub mod report;
+pub mod shadow;
 pub mod tune;

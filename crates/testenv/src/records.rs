@@ -66,6 +66,10 @@ pub struct RequestRecord {
     pub name: Option<String>,
     /// HTTP status code (for watches, the code the stream started with).
     pub status: u16,
+    /// The `Authorization` request header, if any. The server enforces no authentication; tests use
+    /// this to tell clients apart (give each its own bearer token in its kubeconfig).
+    #[serde(default)]
+    pub authorization: Option<String>,
 }
 
 /// A fault to inject into matching requests.

@@ -229,6 +229,10 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
         namespace: info.ns.clone(),
         name: info.name.clone(),
         status: code,
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     });
     if info.resource_request && write_method(&method) && !dry_run {
         let body_json = if body.is_empty() {

@@ -1,0 +1,784 @@
+//! The deploy manifests (`deploy/`): the RBAC grants exactly what `rlscale controller` uses, the
+//! controller's Deployment is locked down and probed, and the kustomization lists every manifest.
+//!
+//! The RBAC test runs the controller as a separate process against the in-repo test API server and a
+//! real Prometheus (constant PromQL answers of a loaded service), through every flow it has: Active with
+//! scale-ups (scale patches, a `Scaled` Event created and then patched as a series), Shadow with an HPA
+//! found by `hpaRef` (get) and by its `scaleTargetRef` (list), and `--leader-elect` (the Lease, released
+//! on SIGTERM). The controller's kubeconfig carries a bearer token of its own, and the API server records
+//! each request's `Authorization` header, so the test's own requests are told apart. The set of
+//! (apiGroup, resource[/subresource], verb) the controller used must equal the set `deploy/rbac.yaml`
+//! grants; and each request must be allowed by a rule whose scope (a Role's namespace) and
+//! `resourceNames` cover it, as the API server's RBAC authorizer would decide.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use rlscale_controller::RLAutoscaler;
+use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
+use rlscale_testenv::{RequestRecord, TestApiServer};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::e2e::{Proc, repo, runtime, tail};
+
+/// The controller's bearer token: its requests are the ones carrying it.
+const TOKEN: &str = "rlscale-controller-rbac-test";
+
+fn deploy() -> PathBuf {
+    repo().join("deploy")
+}
+
+/// The YAML documents of a file, as JSON values (empty documents skipped).
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| {
+            let v = serde_yaml::Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            serde_json::to_value(v).unwrap()
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The one document of `kind` in `file` (under `deploy/`).
+fn one(file: &str, kind: &str) -> Value {
+    let docs: Vec<Value> = yaml_docs(&deploy().join(file))
+        .into_iter()
+        .filter(|d| d["kind"] == kind)
+        .collect();
+    assert_eq!(docs.len(), 1, "deploy/{file}: one {kind} expected");
+    docs.into_iter().next().unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// One RBAC permission, as a rule spells it and as a request needs it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Permission {
+    /// `resource` is `plural` or `plural/subresource`.
+    Resource {
+        group: String,
+        resource: String,
+        verb: String,
+    },
+    NonResource {
+        url: String,
+        verb: String,
+    },
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Permission::Resource {
+                group,
+                resource,
+                verb,
+            } => {
+                let g = if group.is_empty() { "core" } else { group };
+                write!(f, "({g}, {resource}, {verb})")
+            }
+            Permission::NonResource { url, verb } => write!(f, "(nonResourceURL {url}, {verb})"),
+        }
+    }
+}
+
+/// What a request needs.
+fn needed(r: &RequestRecord) -> Permission {
+    if r.resource.is_empty() {
+        return Permission::NonResource {
+            url: r.path.clone(),
+            verb: r.verb.clone(),
+        };
+    }
+    Permission::Resource {
+        group: r.group.clone(),
+        resource: match &r.subresource {
+            Some(s) => format!("{}/{s}", r.resource),
+            None => r.resource.clone(),
+        },
+        verb: r.verb.clone(),
+    }
+}
+
+/// One rule of a Role or ClusterRole bound to the controller's ServiceAccount.
+#[derive(Debug)]
+struct Rule {
+    /// `ClusterRole/name` or `Role/namespace/name`, for messages.
+    role: String,
+    /// A Role's namespace; `None` for a ClusterRole bound cluster-wide.
+    namespace: Option<String>,
+    api_groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+    resource_names: Vec<String>,
+    non_resource_urls: Vec<String>,
+}
+
+impl Rule {
+    /// Every permission the rule grants (its lists expanded).
+    fn grants(&self) -> Vec<Permission> {
+        let mut out = vec![];
+        for verb in &self.verbs {
+            for group in &self.api_groups {
+                for resource in &self.resources {
+                    out.push(Permission::Resource {
+                        group: group.clone(),
+                        resource: resource.clone(),
+                        verb: verb.clone(),
+                    });
+                }
+            }
+            for url in &self.non_resource_urls {
+                out.push(Permission::NonResource {
+                    url: url.clone(),
+                    verb: verb.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Whether the rule allows the request (Kubernetes' RBAC rule matching, without wildcards, which
+    /// the manifests may not use).
+    fn allows(&self, r: &RequestRecord) -> bool {
+        let need = needed(r);
+        if !self.grants().contains(&need) {
+            return false;
+        }
+        if let Permission::NonResource { .. } = need {
+            return self.namespace.is_none();
+        }
+        let in_scope = self
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| r.namespace.as_ref() == Some(ns));
+        // A rule with resourceNames never matches a request without a name (create, list, watch).
+        let named = self.resource_names.is_empty()
+            || r.name
+                .as_ref()
+                .is_some_and(|n| self.resource_names.contains(n));
+        in_scope && named
+    }
+}
+
+/// The controller's ServiceAccount: (namespace, name).
+fn service_account() -> (String, String) {
+    let sa = one("serviceaccount.yaml", "ServiceAccount");
+    (
+        sa["metadata"]["namespace"].as_str().unwrap().to_string(),
+        sa["metadata"]["name"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The rules `deploy/rbac.yaml` grants the controller's ServiceAccount. Checks on the way that every
+/// role is bound to that ServiceAccount alone and that no rule uses a wildcard.
+fn granted_rules() -> Vec<Rule> {
+    let (sa_ns, sa_name) = service_account();
+    let docs = yaml_docs(&deploy().join("rbac.yaml"));
+    let mut rules = vec![];
+    let mut roles = BTreeSet::new();
+    let mut bound = BTreeSet::new();
+    for d in &docs {
+        let kind = d["kind"].as_str().unwrap();
+        let name = d["metadata"]["name"].as_str().unwrap();
+        let ns = d["metadata"]["namespace"].as_str().map(str::to_string);
+        match kind {
+            "ClusterRole" | "Role" => {
+                assert_eq!(kind == "Role", ns.is_some(), "{kind} {name}: namespace");
+                let role = match &ns {
+                    Some(ns) => format!("Role/{ns}/{name}"),
+                    None => format!("ClusterRole/{name}"),
+                };
+                roles.insert(role.clone());
+                for r in d["rules"].as_array().unwrap() {
+                    let rule = Rule {
+                        role: role.clone(),
+                        namespace: ns.clone(),
+                        api_groups: strings(&r["apiGroups"]),
+                        resources: strings(&r["resources"]),
+                        verbs: strings(&r["verbs"]),
+                        resource_names: strings(&r["resourceNames"]),
+                        non_resource_urls: strings(&r["nonResourceURLs"]),
+                    };
+                    let all = [
+                        &rule.api_groups,
+                        &rule.resources,
+                        &rule.verbs,
+                        &rule.non_resource_urls,
+                    ];
+                    assert!(
+                        all.iter().all(|l| l.iter().all(|s| !s.contains('*'))),
+                        "{role}: a wildcard in {r}"
+                    );
+                    rules.push(rule);
+                }
+            }
+            "ClusterRoleBinding" | "RoleBinding" => {
+                let subjects = d["subjects"].as_array().unwrap();
+                assert_eq!(
+                    subjects,
+                    &vec![json!({"kind": "ServiceAccount", "name": sa_name, "namespace": sa_ns})],
+                    "{kind} {name}: bound to the controller's ServiceAccount only"
+                );
+                let role_kind = d["roleRef"]["kind"].as_str().unwrap();
+                let role_name = d["roleRef"]["name"].as_str().unwrap();
+                assert_eq!(d["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+                // A RoleBinding of a ClusterRole would grant it in the binding's namespace only;
+                // the manifests bind ClusterRoles cluster-wide and Roles in their own namespace.
+                bound.insert(match (kind, role_kind, &ns) {
+                    ("ClusterRoleBinding", "ClusterRole", None) => {
+                        format!("ClusterRole/{role_name}")
+                    }
+                    ("RoleBinding", "Role", Some(ns)) => format!("Role/{ns}/{role_name}"),
+                    _ => panic!("{kind} {name}: unexpected roleRef {role_kind} {role_name}"),
+                });
+            }
+            other => panic!("deploy/rbac.yaml: unexpected kind {other}"),
+        }
+    }
+    assert_eq!(
+        roles, bound,
+        "every role is bound, and every binding names a role of rbac.yaml"
+    );
+    rules
+}
+
+fn granted(rules: &[Rule]) -> BTreeSet<Permission> {
+    rules.iter().flat_map(Rule::grants).collect()
+}
+
+/// Constant PromQL answers of a loaded service, so that every query succeeds against a Prometheus
+/// that scrapes nothing.
+fn loaded_queries() -> Value {
+    json!({
+        "arrivalRate1m": "vector(20)", "arrivalRate5m": "vector(20)",
+        "queueDepth": "vector(60)", "running": "vector(6)",
+        "gpuUtilization": "vector(0.97)", "kvCacheUsage": "vector(0.9)",
+        "latencyP50": "vector(4)", "latencyP95": "vector(9)", "latencyP99": "vector(12)",
+    })
+}
+
+async fn create_namespace(client: &kube::Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    api.create(&PostParams::default(), &ns).await.unwrap();
+}
+
+async fn create_deployment(client: &kube::Client, ns: &str, name: &str, replicas: i32) {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"replicas": replicas, "readyReplicas": replicas}})),
+    )
+    .await
+    .unwrap();
+}
+
+fn rla_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &rlscale_controller::controller::resource(),
+    )
+}
+
+async fn create_rla(client: &kube::Client, ns: &str, name: &str, spec: Value) {
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "rlscale.dev/v1alpha1", "kind": "RLAutoscaler",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .unwrap();
+    rla_api(client, ns)
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
+}
+
+/// The controller's requests so far.
+fn controller_requests(api: &TestApiServer) -> Vec<RequestRecord> {
+    let bearer = format!("Bearer {TOKEN}");
+    api.requests()
+        .into_iter()
+        .filter(|r| r.authorization.as_deref() == Some(bearer.as_str()))
+        .collect()
+}
+
+fn count(requests: &[RequestRecord], group: &str, resource: &str, verb: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.status < 300)
+        .filter(|r| {
+            needed(r)
+                == Permission::Resource {
+                    group: group.into(),
+                    resource: resource.into(),
+                    verb: verb.into(),
+                }
+        })
+        .count()
+}
+
+#[test]
+fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
+    let rules = granted_rules();
+    let granted = granted(&rules);
+    // The controller runs where the Deployment manifest puts it: its namespace is POD_NAMESPACE, where
+    // the Lease goes.
+    let own_ns = one("deployment.yaml", "Deployment")["metadata"]["namespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let api = TestApiServer::start().await.unwrap();
+        // The test's client sends no Authorization header.
+        let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
+        create_namespace(&client, &own_ns).await;
+        create_namespace(&client, "serving").await;
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        crds.create(&PostParams::default(), &RLAutoscaler::crd())
+            .await
+            .unwrap();
+        let prometheus = PrometheusProcess::start(&[]).unwrap();
+        let spec = |target: &str, mode: &str| {
+            json!({
+                "scaleTargetRef": {"name": target},
+                "minReplicas": 1, "maxReplicas": 12, "mode": mode, "interval": 1,
+                "model": repo().join("models/default.json").to_str().unwrap(),
+                "prometheus": {"serverAddress": prometheus.url, "timeoutSeconds": 2,
+                               "queries": loaded_queries()},
+                "serviceProfile": {"coldStartSeconds": 135, "capacityRps": 3, "gpusPerReplica": 1,
+                                   "usdPerGpuHour": 0.8, "sloLatencySeconds": 10},
+            })
+        };
+        // Active: `web` in default, at 2 replicas under `minReplicas: 3`: the bounds apply before any
+        // policy, so every decision scales it up (the test scales it back down after each).
+        create_deployment(&client, "default", "web", 2).await;
+        let mut active = spec("web", "Active");
+        active["minReplicas"] = json!(3);
+        create_rla(&client, "default", "web", active).await;
+        // Shadow: `llm` in serving, beside its HPA; one RLAutoscaler names the HPA, one finds it.
+        create_deployment(&client, "serving", "llm", 2).await;
+        let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "serving");
+        let h: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "llm-hpa", "namespace": "serving"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llm"},
+                     "minReplicas": 1, "maxReplicas": 12,
+                     "metrics": [{"type": "Pods", "pods": {"metric": {"name": "vllm:num_requests_running"},
+                                  "target": {"type": "AverageValue", "averageValue": "32"}}}]},
+        }))
+        .unwrap();
+        hpas.create(&PostParams::default(), &h).await.unwrap();
+        hpas.patch_status(
+            "llm-hpa",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"currentReplicas": 2, "desiredReplicas": 4}})),
+        )
+        .await
+        .unwrap();
+        let mut by_ref = spec("llm", "Shadow");
+        by_ref["hpaRef"] = json!("llm-hpa");
+        create_rla(&client, "serving", "llm-by-ref", by_ref).await;
+        create_rla(&client, "serving", "llm-by-target", spec("llm", "Shadow")).await;
+
+        // The controller, with a kubeconfig of its own.
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            api.kubeconfig_yaml("default").replace(
+                "user: {}",
+                &format!("user:\n    token: {TOKEN}"),
+            ),
+        )
+        .unwrap();
+        let port = free_port().unwrap();
+        let log = dir.path().join("decisions.jsonl");
+        let mut controller = Proc::spawn_env(
+            "controller",
+            &[
+                "controller",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--decision-log",
+                log.to_str().unwrap(),
+                "--leader-elect",
+                "--lease-duration",
+                "4s",
+                "--renew-deadline",
+                "3s",
+                "--retry-period",
+                "1s",
+            ],
+            dir.path(),
+            &[("POD_NAME", "rlscale-controller-0"), ("POD_NAMESPACE", own_ns.as_str())],
+        );
+
+        // Until every flow has happened: scale-ups (the test scales `web` back to 2 after each, so
+        // that the controller scales again and repeats its `Scaled` Event, which the Recorder then
+        // patches), both shadow objects comparing with the HPA, and the Lease renewed.
+        let start = Instant::now();
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+        let mut seen_scale_writes = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let used = controller_requests(&api);
+            let scale_writes = count(&used, "apps", "deployments/scale", "patch");
+            if scale_writes > seen_scale_writes {
+                seen_scale_writes = scale_writes;
+                deployments
+                    .patch_scale(
+                        "web",
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+                    )
+                    .await
+                    .unwrap();
+            }
+            let mut shadow_done = true;
+            for name in ["llm-by-ref", "llm-by-target"] {
+                let o = rla_api(&client, "serving").get(name).await.unwrap();
+                shadow_done &= o.data["status"]["hpaDesiredReplicas"] == 4;
+            }
+            let done = scale_writes >= 2
+                && count(&used, "events.k8s.io", "events", "create") >= 1
+                && count(&used, "events.k8s.io", "events", "patch") >= 1
+                && count(&used, "coordination.k8s.io", "leases", "update") >= 1
+                && shadow_done;
+            if done {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "not every flow happened within 90 s: {scale_writes} scale writes, shadow done: \
+                 {shadow_done}; the controller's requests:\n{}\n--- controller\n{}",
+                summary(&used),
+                tail(&controller.log())
+            );
+        }
+        // SIGTERM: the controller releases the Lease and exits.
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &controller.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let t = Instant::now();
+        while controller.child.try_wait().unwrap().is_none() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the controller did not exit on SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let used = controller_requests(&api);
+        let used_set: BTreeSet<Permission> = used.iter().map(needed).collect();
+        let show = |ps: &mut dyn Iterator<Item = &Permission>| {
+            ps.map(|p| p.to_string()).collect::<Vec<_>>()
+        };
+        let not_granted = show(&mut used_set.difference(&granted));
+        let not_used = show(&mut granted.difference(&used_set));
+        eprintln!(
+            "the controller used: {}",
+            show(&mut used_set.iter()).join(" ")
+        );
+        assert!(
+            not_granted.is_empty() && not_used.is_empty(),
+            "deploy/rbac.yaml does not match what the controller uses:\n\
+             used but not granted: {not_granted:?}\n\
+             granted but not used: {not_used:?}\n\
+             the controller's requests:\n{}",
+            summary(&used)
+        );
+        // Each request is allowed in its namespace and for its object name.
+        let denied: BTreeSet<String> = used
+            .iter()
+            .filter(|r| !rules.iter().any(|rule| rule.allows(r)))
+            .map(|r| format!("{} {}{} {}", r.method, r.path, query(r), needed(r)))
+            .collect();
+        assert!(
+            denied.is_empty(),
+            "requests no rule allows (namespace or resourceNames):\n{}\nrules: {:#?}",
+            denied.into_iter().collect::<Vec<_>>().join("\n"),
+            rules.iter().map(|r| &r.role).collect::<Vec<_>>()
+        );
+    });
+}
+
+fn query(r: &RequestRecord) -> String {
+    r.query
+        .as_ref()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default()
+}
+
+/// One line per distinct (method, path, verb) with its count, for failure messages.
+fn summary(requests: &[RequestRecord]) -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in requests {
+        *counts
+            .entry(format!(
+                "{} {} [{}] {}",
+                r.method,
+                r.path,
+                r.status,
+                needed(r)
+            ))
+            .or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("  {n:>4} × {k}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_controller_deployment_is_locked_down_probed_and_runs_the_documented_flags() {
+    let d = one("deployment.yaml", "Deployment");
+    let (sa_ns, sa_name) = service_account();
+    assert_eq!(d["metadata"]["namespace"], sa_ns.as_str());
+    assert_eq!(d["spec"]["replicas"], 2);
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], sa_name.as_str());
+    let labels = &d["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(&d["spec"]["selector"]["matchLabels"], labels);
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+
+    // Flags: the documented command line, and the binary accepts it (it gets as far as reading the
+    // kubeconfig).
+    let args = strings(&c["args"]);
+    assert_eq!(
+        args,
+        [
+            "controller",
+            "--leader-elect",
+            "--metrics-addr",
+            "0.0.0.0:8080",
+            "--decision-log",
+            "/var/log/rlscale/decisions.jsonl"
+        ]
+    );
+    let mut with_kubeconfig: Vec<&str> = args.iter().map(String::as_str).collect();
+    with_kubeconfig.extend(["--kubeconfig", "/nonexistent/kubeconfig"]);
+    let out = crate::util::rlscale(&with_kubeconfig);
+    let (_, stderr) = crate::util::text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("/nonexistent/kubeconfig"),
+        "the manifest's flags: {stderr}"
+    );
+
+    // The downward API: the Event reporter instance and leader-election identity, the Lease namespace.
+    for (var, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        let e = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == var)
+            .unwrap_or_else(|| panic!("no {var}"));
+        assert_eq!(e["valueFrom"]["fieldRef"]["fieldPath"], field, "{var}");
+    }
+
+    // Security: the container's own settings, or the pod's where Kubernetes inherits them.
+    let csc = &c["securityContext"];
+    let psc = &pod["securityContext"];
+    assert!(
+        csc["runAsNonRoot"] == true || psc["runAsNonRoot"] == true,
+        "runAsNonRoot"
+    );
+    assert_eq!(csc["readOnlyRootFilesystem"], true);
+    assert_eq!(csc["allowPrivilegeEscalation"], false);
+    assert_eq!(csc["capabilities"]["drop"], json!(["ALL"]));
+    assert!(csc.get("privileged").is_none_or(|p| p == false));
+    assert!(
+        csc["seccompProfile"]["type"] == "RuntimeDefault"
+            || (csc["seccompProfile"].is_null()
+                && psc["seccompProfile"]["type"] == "RuntimeDefault"),
+        "seccompProfile RuntimeDefault"
+    );
+    for sc in [csc, psc] {
+        assert!(sc["runAsUser"].as_u64().is_none_or(|u| u > 0), "uid 0");
+    }
+
+    // Probes on the metrics port (a port name resolves to the container port).
+    let port_of = |p: &Value| -> u64 {
+        match p {
+            Value::Number(n) => n.as_u64().unwrap(),
+            Value::String(name) => c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|cp| cp["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("no container port {name}"))["containerPort"]
+                .as_u64()
+                .unwrap(),
+            _ => panic!("port {p}"),
+        }
+    };
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let g = &c[probe]["httpGet"];
+        assert_eq!(g["path"], path, "{probe}");
+        assert_eq!(port_of(&g["port"]), 8080, "{probe}");
+    }
+
+    // Resources: requests and limits; the memory limit leaves room over the 64 MiB RSS target.
+    for kind in ["requests", "limits"] {
+        for r in ["cpu", "memory"] {
+            assert!(c["resources"][kind][r].is_string(), "resources.{kind}.{r}");
+        }
+    }
+    let mib = |q: &str| -> u64 {
+        match (q.strip_suffix("Mi"), q.strip_suffix("Gi")) {
+            (Some(m), _) => m.parse().unwrap(),
+            (_, Some(g)) => g.parse::<u64>().unwrap() * 1024,
+            _ => panic!("memory {q}: write it in Mi or Gi"),
+        }
+    };
+    let limit = mib(c["resources"]["limits"]["memory"].as_str().unwrap());
+    assert!(limit >= 64, "memory limit {limit} MiB");
+
+    // The decision log goes to a writable emptyDir (the root filesystem is read-only).
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/var/log/rlscale")
+        .expect("a volume at /var/log/rlscale");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume");
+    assert!(volume["emptyDir"].is_object(), "{volume}");
+    assert_ne!(mount["readOnly"], true);
+
+    // Spread across nodes.
+    let spread = pod["topologySpreadConstraints"]
+        .as_array()
+        .is_some_and(|ts| {
+            ts.iter()
+                .any(|t| t["topologyKey"] == "kubernetes.io/hostname")
+        });
+    let anti = !pod["affinity"]["podAntiAffinity"].is_null();
+    assert!(
+        spread || anti,
+        "no topology spread or anti-affinity across nodes"
+    );
+
+    // The Service for /metrics selects these pods, on a port named `metrics`.
+    let svc = one("service.yaml", "Service");
+    assert_eq!(svc["metadata"]["namespace"], sa_ns.as_str());
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&labels[k], v, "Service selector {k}");
+    }
+    let p = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .expect("a port named metrics");
+    assert_eq!(port_of(&p["targetPort"]), 8080);
+}
+
+#[derive(Deserialize)]
+struct Kustomization {
+    namespace: String,
+    resources: Vec<String>,
+}
+
+#[test]
+fn the_kustomization_lists_every_manifest_in_one_namespace() {
+    let k: Kustomization =
+        serde_json::from_value(yaml_docs(&deploy().join("kustomization.yaml")).remove(0)).unwrap();
+    // The example is applied on its own, in the serving namespace, once the CRD is established.
+    const NOT_LISTED: [&str; 2] = ["kustomization.yaml", "rlautoscaler-shadow-example.yaml"];
+    let mut files: Vec<String> = std::fs::read_dir(deploy())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".yaml") || f.ends_with(".yml"))
+        .filter(|f| !NOT_LISTED.contains(&f.as_str()))
+        .collect();
+    files.sort();
+    let mut listed = k.resources.clone();
+    listed.sort();
+    assert_eq!(
+        listed, files,
+        "kustomization.yaml resources vs deploy/*.yaml"
+    );
+
+    // One namespace throughout, so that the manifests mean the same with and without kustomize.
+    assert_eq!(
+        one("namespace.yaml", "Namespace")["metadata"]["name"],
+        k.namespace.as_str()
+    );
+    for f in &k.resources {
+        for d in yaml_docs(&deploy().join(f)) {
+            let kind = d["kind"].as_str().unwrap();
+            let cluster_scoped = matches!(
+                kind,
+                "Namespace" | "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding"
+            );
+            if !cluster_scoped {
+                assert_eq!(
+                    d["metadata"]["namespace"],
+                    k.namespace.as_str(),
+                    "{f}: {kind}"
+                );
+            }
+            for s in d["subjects"].as_array().into_iter().flatten() {
+                assert_eq!(s["namespace"], k.namespace.as_str(), "{f}: {kind} subject");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_image_ships_the_model_the_example_points_at() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let example = one("rlautoscaler-shadow-example.yaml", "RLAutoscaler");
+    let model = example["spec"]["model"].as_str().unwrap();
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim() == format!("COPY models/default.json {model}")),
+        "the Dockerfile copies models/default.json to {model}"
+    );
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    for p in ["target", "runs", ".git"] {
+        assert!(ignore.lines().any(|l| l.trim() == p), ".dockerignore: {p}");
+    }
+}
