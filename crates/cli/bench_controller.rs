@@ -155,30 +155,13 @@ pub struct ControllerArgs {
     pub warmup_timeout: f64,
 }
 
-/// A duration: `500ms`, `15s`, `2m`, or bare seconds (`1.5`).
-///
-/// NB: the same grammar as `rlscale controller`'s duration flags (controller_cmd.rs, private there).
+/// A positive duration, in `rlscale controller`'s grammar (`500ms`, `15s`, `2m`, bare seconds).
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 2m)"))?;
-    if !v.is_finite() || v <= 0.0 || v * scale > 1e7 {
-        return Err(format!("{text:?} is not a duration between 0 and 1e7 s"));
+    let d = crate::controller_cmd::parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("{text:?}: the duration must be > 0"));
     }
-    Ok(Duration::from_secs_f64(v * scale))
+    Ok(d)
 }
 
 fn object_name(i: usize) -> String {

@@ -54,7 +54,7 @@ pub struct Args {
 }
 
 /// A duration: `500ms`, `15s`, `2m`, or bare seconds (`1.5`).
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 1e-3)
