@@ -236,6 +236,34 @@ impl Cluster {
     }
 }
 
+/// Create Deployment `ns/name` (a vLLM pod template) at `replicas`, with `ready` of them ready in its
+/// status (the test API server runs no Deployment controller).
+pub(crate) async fn create_deployment(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    replicas: i32,
+    ready: i32,
+) {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"replicas": replicas, "readyReplicas": ready}})),
+    )
+    .await
+    .unwrap();
+}
+
 pub(crate) fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")

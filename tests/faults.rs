@@ -18,7 +18,7 @@ use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
 use rlscale_testenv::{Fault, TestApiServer};
 use serde_json::{Value, json};
 
-use crate::e2e::{repo, runtime};
+use crate::e2e::{create_deployment, repo, runtime};
 
 /// Constant PromQL answers of a loaded service (8B/L4-like: 3 req/s per replica): the model scales
 /// a target at 2 up (to 10).
@@ -120,23 +120,7 @@ impl Env {
     }
 
     async fn deployment(&self, name: &str, replicas: i32, ready: i32) {
-        let api: Api<Deployment> = Api::namespaced(self.client.clone(), "default");
-        let d: Deployment = serde_json::from_value(json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
-        }))
-        .unwrap();
-        api.create(&PostParams::default(), &d).await.unwrap();
-        api.patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"replicas": replicas, "readyReplicas": ready}})),
-        )
-        .await
-        .unwrap();
+        create_deployment(&self.client, "default", name, replicas, ready).await;
     }
 
     fn rla_api(&self) -> Api<DynamicObject> {

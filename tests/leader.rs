@@ -19,7 +19,7 @@ use rlscale_testenv::TestApiServer;
 use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
 use serde_json::{Value, json};
 
-use crate::e2e::{Proc, repo, runtime, tail};
+use crate::e2e::{Proc, create_deployment, repo, runtime, tail};
 
 const LEASE_S: f64 = 3.0;
 const RETRY_S: f64 = 0.5;
@@ -61,23 +61,7 @@ fn one_leader_writes_the_standby_takes_over_and_sigterm_releases() {
             .await
             .unwrap();
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-        let d: Deployment = serde_json::from_value(json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}},
-                                  "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
-        }))
-        .unwrap();
-        deployments.create(&PostParams::default(), &d).await.unwrap();
-        deployments
-            .patch_status(
-                "web",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"replicas": 2, "readyReplicas": 2}})),
-            )
-            .await
-            .unwrap();
+        create_deployment(&client, "default", "web", 2, 2).await;
         let prometheus = PrometheusProcess::start(&[]).unwrap();
         let rla: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "rlscale.dev/v1alpha1", "kind": "RLAutoscaler",

@@ -28,7 +28,7 @@ use rlscale_testenv::{RequestRecord, TestApiServer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::e2e::{Proc, repo, runtime, tail};
+use crate::e2e::{Proc, create_deployment, repo, runtime, tail};
 
 /// The controller's bearer token: its requests are the ones carrying it.
 const TOKEN: &str = "rlscale-controller-rbac-test";
@@ -279,26 +279,6 @@ async fn create_namespace(client: &kube::Client, name: &str) {
     api.create(&PostParams::default(), &ns).await.unwrap();
 }
 
-async fn create_deployment(client: &kube::Client, ns: &str, name: &str, replicas: i32) {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &d).await.unwrap();
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"replicas": replicas, "readyReplicas": replicas}})),
-    )
-    .await
-    .unwrap();
-}
-
 fn rla_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(
         client.clone(),
@@ -379,12 +359,12 @@ fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
         };
         // Active: `web` in default, at 2 replicas under `minReplicas: 3`: the bounds apply before any
         // policy, so every decision scales it up (the test scales it back down after each).
-        create_deployment(&client, "default", "web", 2).await;
+        create_deployment(&client, "default", "web", 2, 2).await;
         let mut active = spec("web", "Active");
         active["minReplicas"] = json!(3);
         create_rla(&client, "default", "web", active).await;
         // Shadow: `llm` in serving, beside its HPA; one RLAutoscaler names the HPA, one finds it.
-        create_deployment(&client, "serving", "llm", 2).await;
+        create_deployment(&client, "serving", "llm", 2, 2).await;
         let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "serving");
         let h: HorizontalPodAutoscaler = serde_json::from_value(json!({
             "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
