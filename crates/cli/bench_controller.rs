@@ -1146,18 +1146,7 @@ pub fn run(n: usize, args: &ControllerArgs) -> Result<()> {
     if n == 0 {
         return Err(BadInput("--controller N needs N ≥ 1".into()).into());
     }
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("models/default.json"));
-    if !model.is_file() {
-        return Err(BadInput(format!(
-            "--model {}: no such file (run from the repository root, or pass --model)",
-            model.display()
-        ))
-        .into());
-    }
-    let model = std::fs::canonicalize(&model)?;
+    let model = crate::dev_cluster::resolve_model(args.model.as_deref())?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -80,13 +80,10 @@ fn spawn(args: &[String], log: &Path) -> anyhow::Result<Proc> {
     Ok(Proc(child))
 }
 
-pub fn run(envs: &Path, args: Args) -> anyhow::Result<()> {
-    let scenario = Scenario::resolve(envs, &args.scenario, &Overrides::default())
-        .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("models/default.json"));
+/// `--model`, or `models/default.json`, as an absolute path (the controller runs in another process);
+/// a missing file is a `BadInput`.
+pub(crate) fn resolve_model(model: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let model = model.map_or_else(|| PathBuf::from("models/default.json"), Path::to_path_buf);
     if !model.is_file() {
         return Err(BadInput(format!(
             "--model {}: no such file (run from the repository root, or pass --model)",
@@ -94,7 +91,13 @@ pub fn run(envs: &Path, args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let model = std::fs::canonicalize(&model)?;
+    Ok(std::fs::canonicalize(&model)?)
+}
+
+pub fn run(envs: &Path, args: Args) -> anyhow::Result<()> {
+    let scenario = Scenario::resolve(envs, &args.scenario, &Overrides::default())
+        .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    let model = resolve_model(args.model.as_deref())?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
