@@ -74,6 +74,7 @@ impl Env {
             reporter: "rlscale-controller".into(),
             leader_election: leader,
             reconcile_timeout: Duration::from_secs(2),
+            max_concurrent_reconciles: 32,
         }
     }
 

@@ -48,6 +48,10 @@ pub struct Args {
     /// Abandon and retry a reconcile that takes longer than this (a hung API server or Prometheus).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub reconcile_timeout: std::time::Duration,
+    /// Reconciles in flight at most (> 0). After a restart every object is due at once: more drains
+    /// that first pass faster when Prometheus is slow, fewer keeps each reconcile short on few cores.
+    #[arg(long, default_value_t = rlscale_controller::controller::DEFAULT_MAX_CONCURRENT_RECONCILES, value_name = "N")]
+    pub max_concurrent_reconciles: u16,
     /// How often to try to acquire or renew the Lease (< --renew-deadline).
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub retry_period: std::time::Duration,
@@ -140,6 +144,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--reconcile-timeout must be > 0".into(),
         )));
     }
+    if args.max_concurrent_reconciles == 0 {
+        return Err(anyhow::Error::new(BadInput(
+            "--max-concurrent-reconciles must be > 0".into(),
+        )));
+    }
     let leader_election = if args.leader_elect {
         let ns = args
             .leader_election_namespace
@@ -170,6 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             reporter: args.reporter,
             leader_election,
             reconcile_timeout: args.reconcile_timeout,
+            max_concurrent_reconciles: args.max_concurrent_reconciles,
         };
         rlscale_controller::run(client, opts, std::future::pending())
             .await

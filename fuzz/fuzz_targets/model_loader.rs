@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(m) = ModelFile::from_json(&text, std::path::Path::new("fuzz.json")) else {
         return;
     };
-    let mut prepared = PreparedActor::new(&m);
+    let mut prepared = PreparedActor::new(std::sync::Arc::new(m.clone()));
     for x in inputs() {
         let logits = m.logits(&x);
         assert_eq!(logits.len(), N_ACTIONS);

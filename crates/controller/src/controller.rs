@@ -237,6 +237,20 @@ struct ObjState {
     divergence: Divergence,
 }
 
+/// The HTTP client for Prometheus: one pool for every object. Idle connections are capped (at the
+/// reconcile concurrency) and closed after 30 s: a burst of queries must not leave a socket (and its
+/// buffers, about 23 KB of RSS) open per query it ran at once.
+pub fn prometheus_client(max_idle: u16) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::from(max_idle.max(1)))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "cannot configure the Prometheus HTTP client; using the defaults");
+            reqwest::Client::new()
+        })
+}
+
 /// What every reconcile shares.
 pub struct Context {
     /// The Kubernetes client.
@@ -265,6 +279,8 @@ pub struct Context {
     /// A reconcile running longer than this is abandoned and retried (a hung API server must not stall
     /// an object forever). Default 30 s.
     pub reconcile_timeout: Duration,
+    /// Reconciles in flight at most (kube's applier limit).
+    pub max_concurrent_reconciles: u16,
 }
 
 impl Context {
@@ -286,7 +302,7 @@ impl Context {
             client,
             recorder,
             metrics,
-            http: reqwest::Client::new(),
+            http: prometheus_client(DEFAULT_MAX_CONCURRENT_RECONCILES),
             models: ModelCache::default(),
             log,
             clock: Arc::new(wall_clock),
@@ -294,6 +310,7 @@ impl Context {
             warned: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             reconcile_timeout: Duration::from_secs(30),
+            max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
             hpas: Mutex::new(None),
             hpas_listed: AtomicBool::new(false),
         }
@@ -365,8 +382,41 @@ impl Context {
     }
 }
 
-fn requeue(interval_s: u32) -> Action {
-    Action::requeue(Duration::from_secs(u64::from(interval_s.max(1))))
+/// This object's phase within its interval, in seconds: a stable hash (FNV-1a, 64 bit) of
+/// `namespace/name`, the same in every process and after every restart.
+pub fn phase_s(ns: &str, name: &str, interval_s: u32) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in ns.bytes().chain(std::iter::once(b'/')).chain(name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let period_ms = u64::from(interval_s.max(1)) * 1000;
+    (h % period_ms) as f64 / 1000.0
+}
+
+/// How long until this object's next decision: the first instant at its phase
+/// (`t ≡ phase_s mod interval`) at least half an interval from `now`.
+///
+/// Requeueing `interval` after a reconcile ends keeps every object in the phase it started in: after a
+/// restart (or a leader change) all of them start at once, so all of them decide at once every interval,
+/// and the last of each burst waits behind the rest (BENCHMARKS.md, "Controller at 1000 targets"). A
+/// fixed phase per object spreads them evenly over the interval whatever their start, and keeps each
+/// one's period at exactly `interval` (a requeue after the end drifts by the reconcile's own duration).
+/// The half-interval floor keeps the first decision after a start from repeating a moment later.
+pub fn until_next_decision(ns: &str, name: &str, interval_s: u32, now: f64) -> Duration {
+    let i = f64::from(interval_s.max(1));
+    if !now.is_finite() {
+        return Duration::from_secs_f64(i);
+    }
+    let phase = phase_s(ns, name, interval_s);
+    let earliest = now + i / 2.0;
+    let k = ((earliest - phase) / i).ceil();
+    let next = phase + k * i;
+    Duration::from_secs_f64((next - now).clamp(i / 2.0, 1.5 * i))
+}
+
+fn requeue(ctx: &Context, ns: &str, name: &str, interval_s: u32) -> Action {
+    Action::requeue(until_next_decision(ns, name, interval_s, (ctx.clock)()))
 }
 
 async fn patch_status(
@@ -424,11 +474,9 @@ async fn find_hpa(
             Some(name) => store
                 .get(&ObjectRef::new(name).within(ns))
                 .map(|h| (*h).clone()),
+            // A scan under the store's read lock, without cloning its 1000 `Arc`s first.
             None => store
-                .state()
-                .into_iter()
-                .filter(|h| h.metadata.namespace.as_deref() == Some(ns))
-                .find(|h| matches(h))
+                .find(|h| h.metadata.namespace.as_deref() == Some(ns) && matches(h))
                 .map(|h| (*h).clone()),
         });
     }
@@ -493,7 +541,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&(ns.clone(), name.clone()));
             patch_status(&ctx, &ns, &name, &status).await?;
-            return Ok(requeue(raw_interval));
+            return Ok(requeue(&ctx, &ns, &name, raw_interval));
         }
     };
 
@@ -521,7 +569,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             ctx.warn_once(&obj, "target", "TargetNotFound", &message)
                 .await;
             patch_status(&ctx, &ns, &name, &status).await?;
-            return Ok(requeue(spec.interval));
+            return Ok(requeue(&ctx, &ns, &name, spec.interval));
         }
         Err(e) => return Err(e.into()),
     };
@@ -956,7 +1004,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             snapshot: &built.snapshot,
         });
     }
-    Ok(requeue(spec.interval))
+    Ok(requeue(&ctx, &ns, &name, spec.interval))
 }
 
 /// [`reconcile`] within `ctx.reconcile_timeout`. A reconcile that hangs (an API server or Prometheus
@@ -1001,6 +1049,9 @@ pub async fn reconcile_bounded(
     }
 }
 
+/// Reconciles in flight at most, by default (`--max-concurrent-reconciles`).
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 32;
+
 /// On a failed reconcile: log, count, retry in 5 s.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), error = %error, "reconcile failed");
@@ -1023,6 +1074,9 @@ pub struct Options {
     pub leader_election: Option<LeaseConfig>,
     /// Abandon (and retry) a reconcile that runs longer than this.
     pub reconcile_timeout: Duration,
+    /// Reconciles in flight at most (> 0). More drains a restart's first pass faster when Prometheus
+    /// is slow; fewer keeps each reconcile shorter when the controller is short of CPU.
+    pub max_concurrent_reconciles: u16,
 }
 
 /// The web server: `/metrics` (OpenMetrics), `/healthz`, `/readyz`.
@@ -1110,6 +1164,7 @@ async fn run_applier(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let ar = resource();
+    let max_concurrent = ctx.max_concurrent_reconciles.max(1);
     let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
     let reader = writer.as_reader();
     // Spec changes trigger a reconcile at once; status writes (ours) do not: the requeue paces the
@@ -1142,7 +1197,11 @@ async fn run_applier(
         ctx,
         reader,
         queue,
-        kube::runtime::controller::Config::default(),
+        // At most `max_concurrent_reconciles` (32) at once. After a restart or a leader change every object is due at
+        // once: unbounded, 1000 reconciles would each open their own connections (9 Prometheus
+        // queries, 3–5 API calls) and the last would wait behind all the rest. Bounded, the first pass
+        // drains at the controller's throughput and the phases (`until_next_decision`) spread the rest.
+        kube::runtime::controller::Config::default().concurrency(max_concurrent),
     )
     .take_until(async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -1180,6 +1239,8 @@ pub async fn run(
     };
     let mut ctx = Context::new(client.clone(), &opts.reporter, metrics.clone(), log);
     ctx.reconcile_timeout = opts.reconcile_timeout;
+    ctx.max_concurrent_reconciles = opts.max_concurrent_reconciles.max(1);
+    ctx.http = prometheus_client(ctx.max_concurrent_reconciles);
     let ctx = Arc::new(ctx);
     let ar = resource();
     let api: Api<DynamicObject> = match &opts.namespace {
@@ -1285,5 +1346,73 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_object_decides_at_its_own_phase_every_interval() {
+        let t0 = 1.7e9 + 0.123;
+        for (ns, name, i) in [
+            ("default", "web", 15),
+            ("prod", "llama-70b", 30),
+            ("a", "b", 1),
+        ] {
+            let i_f = f64::from(i);
+            let phase = phase_s(ns, name, i);
+            assert!((0.0..i_f).contains(&phase), "{phase}");
+            // The same phase in every process: a pure function of the name.
+            assert_eq!(phase, phase_s(ns, name, i));
+            let mut now = t0;
+            let mut times = Vec::new();
+            for k in 0..20 {
+                // Reconciles that take 0 to 1.9 s.
+                now += f64::from(k % 20) * 0.1;
+                let d = until_next_decision(ns, name, i, now).as_secs_f64();
+                assert!(d >= i_f / 2.0 - 1e-9 && d <= 1.5 * i_f + 1e-9, "{d}");
+                now += d;
+                let off = (now - phase).rem_euclid(i_f);
+                assert!(
+                    off < 1e-3 || i_f - off < 1e-3,
+                    "{now} is not at phase {phase}"
+                );
+                times.push(now);
+            }
+            // After the first, the period is exactly the interval as long as reconciles end within half
+            // an interval (here up to 1.9 s of 15 s and 30 s).
+            if i > 4 {
+                for w in times.windows(2) {
+                    assert!((w[1] - w[0] - i_f).abs() < 1e-3, "{w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_thousand_objects_started_together_spread_over_the_interval() {
+        let now = 1.7e9;
+        let mut per_second = [0u32; 15];
+        for k in 0..1000 {
+            let d = until_next_decision("bench", &format!("rla-{k:04}"), 15, now).as_secs_f64();
+            let at = (now + d).rem_euclid(15.0);
+            per_second[at as usize % 15] += 1;
+        }
+        // Uniform would be 66.7 per second; a burst would put all 1000 in one.
+        let (lo, hi) = (
+            per_second.iter().min().unwrap(),
+            per_second.iter().max().unwrap(),
+        );
+        assert!(*lo >= 40 && *hi <= 95, "{per_second:?}");
+    }
+
+    #[test]
+    fn a_clock_that_is_not_a_number_requeues_at_the_interval() {
+        assert_eq!(
+            until_next_decision("a", "b", 15, f64::NAN),
+            Duration::from_secs(15)
+        );
     }
 }

@@ -177,10 +177,13 @@ async fn shadow_mode_never_writes_the_scale_and_records_the_hpa() {
     assert_eq!(ev["reason"], "PrometheusUnreachable");
     respond(s, 201, ev);
     let action = task.await.unwrap().unwrap();
-    assert_eq!(
-        action,
-        kube::runtime::controller::Action::requeue(Duration::from_secs(15))
+    // Requeued at the object's own phase of the 15 s interval, at least half an interval away.
+    let delay = rlscale_controller::controller::until_next_decision("default", "web-rla", 15, NOW);
+    assert!(
+        delay >= Duration::from_millis(7500) && delay <= Duration::from_millis(22500),
+        "{delay:?}"
     );
+    assert_eq!(action, kube::runtime::controller::Action::requeue(delay));
     expect_no_more_calls(&mut h).await;
 }
 

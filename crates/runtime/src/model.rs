@@ -21,6 +21,7 @@
 //! the mask allows; `weight` is row-major `[d_in][d_out]` (`y = x · W + b`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
@@ -451,19 +452,22 @@ impl ModelFile {
 /// The actor prepared for repeated decisions: the normalisation's standard deviations computed once,
 /// and scratch buffers reused, so a forward pass allocates nothing. It computes exactly what
 /// [`ModelFile::logits`] does (same operations in the same order; tested bit for bit).
+///
+/// The weights are not copied: every `PreparedActor` of one model shares its [`ModelFile`] through an
+/// `Arc`, and owns only its standard deviations and two scratch vectors (a few hundred bytes). A
+/// controller running 1000 objects on one model keeps one copy of the weights, not 1000 (24.6 KB each
+/// for the shipped model).
 #[derive(Debug, Clone)]
 pub struct PreparedActor {
-    mean: Vec<f64>,
+    model: Arc<ModelFile>,
     std: Vec<f64>,
-    clip: f64,
-    layers: Vec<Dense>,
     a: Vec<f32>,
     b: Vec<f32>,
 }
 
 impl PreparedActor {
-    /// Prepare `m`'s actor.
-    pub fn new(m: &ModelFile) -> Self {
+    /// Prepare `m`'s actor (sharing `m`).
+    pub fn new(m: Arc<ModelFile>) -> Self {
         let n = &m.obs_norm;
         let width = m
             .actor
@@ -472,26 +476,31 @@ impl PreparedActor {
             .max()
             .unwrap_or(0);
         PreparedActor {
-            mean: n.mean.clone(),
             std: n.var.iter().map(|v| (v + n.epsilon).sqrt()).collect(),
-            clip: n.clip,
-            layers: m.actor.clone(),
             a: Vec::with_capacity(width),
             b: Vec::with_capacity(width),
+            model: m,
         }
+    }
+
+    /// The model this actor runs.
+    pub fn model(&self) -> &Arc<ModelFile> {
+        &self.model
     }
 
     /// The logits for one raw observation.
     pub fn logits(&mut self, raw: &[f32]) -> &[f32] {
+        let m = &*self.model;
+        let clip = m.obs_norm.clip;
         self.a.clear();
         self.a.extend(
             raw.iter()
-                .zip(&self.mean)
+                .zip(&m.obs_norm.mean)
                 .zip(&self.std)
-                .map(|((&v, &m), &s)| ((f64::from(v) - m) / s).clamp(-self.clip, self.clip) as f32),
+                .map(|((&v, &mu), &s)| ((f64::from(v) - mu) / s).clamp(-clip, clip) as f32),
         );
-        let last = self.layers.len().saturating_sub(1);
-        for (k, l) in self.layers.iter().enumerate() {
+        let last = m.actor.len().saturating_sub(1);
+        for (k, l) in m.actor.iter().enumerate() {
             self.b.clear();
             self.b.extend_from_slice(&l.bias);
             for (i, &xi) in self.a.iter().enumerate() {
@@ -680,7 +689,7 @@ mod tests {
         let mut m = good();
         m.obs_norm.mean = (0..N_FEATURES).map(|i| i as f64 * 0.1).collect();
         m.obs_norm.var = (0..N_FEATURES).map(|i| 0.5 + i as f64).collect();
-        let mut p = PreparedActor::new(&m);
+        let mut p = PreparedActor::new(Arc::new(m.clone()));
         for k in 0..50 {
             let x: Vec<f32> = (0..N_FEATURES)
                 .map(|i| ((i * 7 + k * 13) % 17) as f32 * 0.7 - 4.0)

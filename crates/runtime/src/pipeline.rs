@@ -374,7 +374,7 @@ impl Runtime {
         };
         let guard = Guard::new(cfg.guardrails, cfg.min_replicas, cfg.max_replicas);
         Ok(Runtime {
-            actor: model.as_ref().ok().map(|m| PreparedActor::new(m)),
+            actor: model.as_ref().ok().map(|m| PreparedActor::new(m.clone())),
             model: model.map_err(Arc::from),
             space: ActionSpace::new(cfg.min_replicas, cfg.max_replicas),
             cfg,
@@ -442,7 +442,11 @@ impl Runtime {
             };
         }
 
-        // The fallback law sees every valid snapshot, so its windows are warm when it takes over.
+        // The fallback law sees every valid snapshot, so its windows are warm when it takes over. It
+        // starts each decision from the real target, as the HPA reads `spec.replicas` each sync: not
+        // from its own last recommendation, which the model, the guardrails or another writer may not
+        // have followed (it would drift, and jump when it takes over).
+        self.fallback.observe_current(from);
         let law = self.fallback.decide(snapshot, now).replicas;
 
         // 2.–5. Features, OOD, policy, mask.
@@ -835,6 +839,43 @@ mod tests {
                 .iter()
                 .any(|n| matches!(n, Note::FallbackLaw { law: "hpa", .. }))
         );
+    }
+
+    #[test]
+    fn the_fallback_law_starts_from_the_real_target_not_its_own_last_recommendation() {
+        // No model: the fallback law decides, but the guardrails clip it (+1 per decision), so its own
+        // recommendation and the real target part ways.
+        let mut cfg = free();
+        cfg.guardrails.max_step_up = 1;
+        let mut r = Runtime::new(Err("none".into()), cfg.clone(), "t").unwrap();
+        let mut hpa = cfg
+            .fallback
+            .build(Bounds { min: 1, max: 20 }, cfg.min_replicas)
+            .unwrap();
+        let mut heavy = snap(2, 0);
+        heavy.running = 200.0;
+        heavy.queue_depth = 100.0;
+        heavy.gpu_utilization = 1.0;
+        let o = r.decide_explained(&heavy, SimTime(T0));
+        let wanted = hpa.decide(&heavy, SimTime(T0)).replicas;
+        assert!(
+            wanted > 3,
+            "the law wants more than the guardrail allows: {wanted}"
+        );
+        assert_eq!(o.decision.replicas, 3, "clipped to +1");
+
+        // Next sync at the real size, 3. The law must start from 3, not from its own `wanted`.
+        let s = snap(3, 0);
+        let t = SimTime(T0 + 15.0);
+        let mut drifted = hpa.clone();
+        let drifted = drifted.decide(&s, t).replicas;
+        hpa.observe_current(3);
+        let right = hpa.decide(&s, t).replicas;
+        assert_ne!(drifted, right, "the test separates the two starting points");
+        let o = r.decide_explained(&s, t);
+        assert_eq!(o.fallback_reason, Some(Reason::NoModel));
+        assert_eq!(o.proposed, right, "{:?}", o.chain);
+        assert_eq!(o.decision.replicas, right.clamp(1, 3 + 1), "{:?}", o.chain);
     }
 
     #[test]
