@@ -438,6 +438,13 @@ fn shadow_mode_records_both_recommendations_and_never_writes_the_scale() {
         assert!(lines.iter().all(|l| l["mode"] == "Shadow" && !l["scaled"].as_bool().unwrap()));
         assert!(lines.iter().all(|l| l["name"] == "web"), "the broken object made no decision");
         assert!(lines.last().unwrap()["snapshot"]["arrival_rate_1m"].as_f64().unwrap() > 0.0);
+        // The controller writes these lines and `shadow-report` reads them with its own (strict)
+        // parser: the log this controller just wrote must parse, every line of it.
+        let path = c.dir.path().join("decisions.jsonl");
+        let parsed = rlscale_eval::shadow::log::DecisionLog::parse(&path, &log)
+            .unwrap_or_else(|e| panic!("shadow-report cannot read the controller's log: {e}"));
+        assert_eq!(parsed.decisions.len(), lines.len());
+        assert!(!parsed.configs.is_empty());
         let _ = c.kubeconfig.as_path();
     });
 }

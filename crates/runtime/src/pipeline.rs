@@ -745,6 +745,28 @@ mod tests {
         s
     }
 
+    /// `ready` replicas under a load every law scales up from.
+    fn heavy(ready: u32) -> MetricsSnapshot {
+        let mut s = snap(ready, 0);
+        s.running = 200.0;
+        s.queue_depth = 100.0;
+        s.gpu_utilization = 1.0;
+        s
+    }
+
+    /// A standalone copy of `cfg`'s fallback law, to compare the runtime's decisions with.
+    fn fallback_law(cfg: &RuntimeConfig) -> Baseline {
+        cfg.fallback
+            .build(
+                Bounds {
+                    min: cfg.min_replicas,
+                    max: cfg.max_replicas,
+                },
+                cfg.min_replicas,
+            )
+            .unwrap()
+    }
+
     fn model(weight: Vec<f32>, bias: Vec<f32>) -> ModelFile {
         ModelFile::one_layer(weight, bias)
     }
@@ -819,15 +841,9 @@ mod tests {
     fn without_a_model_the_fallback_law_decides() {
         let cfg = free();
         let mut r = Runtime::new(Err("m.json: no such file".into()), cfg.clone(), "t").unwrap();
-        let mut hpa = cfg
-            .fallback
-            .build(Bounds { min: 1, max: 20 }, cfg.min_replicas)
-            .unwrap();
+        let mut hpa = fallback_law(&cfg);
         // A heavy load: HPA scales up, and the runtime with it.
-        let mut s = snap(2, 0);
-        s.running = 200.0;
-        s.queue_depth = 100.0;
-        s.gpu_utilization = 1.0;
+        let s = heavy(2);
         let o = r.decide_explained(&s, SimTime(T0));
         let want = hpa.decide(&s, SimTime(T0)).replicas;
         assert!(want > 2, "the test load makes HPA scale up: {want}");
@@ -848,14 +864,8 @@ mod tests {
         let mut cfg = free();
         cfg.guardrails.max_step_up = 1;
         let mut r = Runtime::new(Err("none".into()), cfg.clone(), "t").unwrap();
-        let mut hpa = cfg
-            .fallback
-            .build(Bounds { min: 1, max: 20 }, cfg.min_replicas)
-            .unwrap();
-        let mut heavy = snap(2, 0);
-        heavy.running = 200.0;
-        heavy.queue_depth = 100.0;
-        heavy.gpu_utilization = 1.0;
+        let mut hpa = fallback_law(&cfg);
+        let heavy = heavy(2);
         let o = r.decide_explained(&heavy, SimTime(T0));
         let wanted = hpa.decide(&heavy, SimTime(T0)).replicas;
         assert!(
