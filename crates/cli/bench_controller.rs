@@ -52,6 +52,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use rlscale_controller::RLAutoscaler;
 use rlscale_controller::controller::wall_clock;
 use rlscale_controller::crd::Field;
+use rlscale_eval::shadow::log::parse_time;
 use rlscale_testenv::TestApiServer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -796,29 +797,6 @@ impl LogTail {
     }
 }
 
-/// Unix seconds of an RFC 3339 UTC time as tracing-subscriber writes it (`2025-06-01T12:00:00.123456Z`).
-fn parse_utc(s: &str) -> Option<f64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.splitn(3, ':');
-    let (h, mi) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let sec: f64 = t.next()?.parse().ok()?;
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + mi * 60) as f64 + sec)
-}
-
 /// One reconcile that decided: when it started and ended (Unix seconds), and its Prometheus span.
 #[derive(Debug, Clone, Copy)]
 struct Reconcile {
@@ -1350,8 +1328,10 @@ async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
         for line in log_text.lines() {
             if let Ok(l) = serde_json::from_str::<ControllerLogLine>(line)
                 && l.message.as_deref() == Some("decision")
-                && let (Some(obj), Some(ts)) =
-                    (l.object, l.timestamp.as_deref().and_then(parse_utc))
+                && let (Some(obj), Some(ts)) = (
+                    l.object,
+                    l.timestamp.as_deref().and_then(|t| parse_time(t).ok()),
+                )
                 && let Some(name) = obj.strip_prefix(&format!("{NS}/"))
                 && ts >= lo
             {
@@ -1472,12 +1452,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utc_timestamps_parse() {
-        assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0.0));
-        let t = parse_utc("2023-11-14T22:13:20.250000Z").unwrap();
+    fn tracing_timestamps_parse() {
+        // The controller log's timestamps, as tracing-subscriber writes them.
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(0.0));
+        let t = parse_time("2023-11-14T22:13:20.250000Z").unwrap();
         assert!((t - 1_700_000_000.25).abs() < 1e-6, "{t}");
-        assert_eq!(parse_utc("2000-02-29T00:00:00Z"), Some(951_782_400.0));
-        assert_eq!(parse_utc("2000-02-29 00:00:00"), None);
+        assert_eq!(parse_time("2000-02-29T00:00:00Z"), Ok(951_782_400.0));
+        assert!(parse_time("2000-02-29 00:00:00").is_err());
     }
 
     #[test]
