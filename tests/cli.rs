@@ -910,6 +910,84 @@ steps = 100
     assert!(ev.status.success(), "{}", text(&ev).1);
 }
 
+/// `actions = "utilization"` trains on the demand-relative table: the exported file records it
+/// (`actions`, not `action_deltas`), `model inspect` names it, and the runtime plays the file with it.
+/// An unknown table name is refused with the file and the field, exit code 2.
+#[test]
+fn train_with_the_utilization_table_exports_and_plays_it() {
+    let dir = tempdir("train-utilization");
+    let envs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs");
+    let body = |actions: &str| {
+        format!(
+            r#"exp_name = "util"
+actions = "{actions}"
+[ppo]
+num_envs = 2
+num_steps = 64
+num_minibatches = 2
+total_timesteps = 256
+[[mix]]
+scenario = "{steady}"
+steps = 100
+"#,
+            steady = envs.join("steady-8b-l4-v1.toml").display(),
+        )
+    };
+    let cfg = dir.join("util.toml");
+    std::fs::write(&cfg, body("utilization")).unwrap();
+    let runs = dir.join("runs");
+    let out = rlscale(&[
+        "train",
+        "--config",
+        &cfg.display().to_string(),
+        "--runs",
+        &runs.display().to_string(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let model = run.join("model.json");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert!(file.get("action_deltas").is_none(), "{}", file["actions"]);
+    let actions = file["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 8);
+    assert_eq!(actions[3], serde_json::json!({"delta": 0}));
+    assert_eq!(actions[0], serde_json::json!({"target_utilization": 0.95}));
+    let m = model.display().to_string();
+    let out = rlscale(&["model", "inspect", &m, "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["action_table"], "utilization");
+    let out = rlscale(&[
+        "simulate",
+        "--scenario",
+        "steady-8b-l4-v1",
+        "--policy",
+        &format!("model-only:{m}"),
+        "--steps",
+        "40",
+        "--seed",
+        "1001",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    std::fs::write(&cfg, body("percent")).unwrap();
+    let out = rlscale(&["train", "--config", &cfg.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("util.toml") && stderr.contains("actions = \"percent\""),
+        "{stderr}"
+    );
+}
+
 /// Ctrl-C saves a checkpoint and the run's model, and says how to resume; it does not export a
 /// half-trained model to `--export`.
 #[cfg(unix)]

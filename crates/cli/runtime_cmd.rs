@@ -79,6 +79,7 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     };
     let p = &m.provenance;
     let validation = &p["validation"];
+    let table = m.action_table();
     let summary = serde_json::json!({
         "path": path.display().to_string(),
         "bytes": bytes,
@@ -90,7 +91,8 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         "critic": sizes(&m.critic),
         "parameters": params(&m.actor) + params(&m.critic),
         "activation": m.activation,
-        "action_deltas": m.action_deltas,
+        "action_table": table.name(),
+        "actions": table,
         "obs_norm": {"epsilon": m.obs_norm.epsilon, "clip": m.obs_norm.clip},
         "provenance": {
             "git_revision": p["git_revision"],
@@ -127,7 +129,16 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         dims(&sizes(&m.critic)),
         params(&m.actor) + params(&m.critic)
     );
-    println!("actions        {:?} replicas", m.action_deltas);
+    println!(
+        "actions        {} table: {}",
+        table.name().unwrap_or("custom"),
+        table
+            .0
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("features       {}", m.feature_names.join(", "));
     let s = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "–".to_string(),

@@ -237,8 +237,13 @@ pub fn run(args: Args) -> Result<()> {
     };
     let ckpts = dir.join("checkpoints");
     let mix: Arc<[_]> = cfg.mix.clone().into();
+    let table = cfg.action_table();
     let envs = (0..cfg.ppo.num_envs)
-        .map(|_| SimTrainEnv::new(mix.clone()).with_guardrails(cfg.guardrails))
+        .map(|_| {
+            SimTrainEnv::new(mix.clone())
+                .with_actions(table)
+                .with_guardrails(cfg.guardrails)
+        })
         .collect();
     let mut ppo = match checkpoint::latest(&ckpts)? {
         Some(ck) if args.resume.is_some() => {
@@ -313,7 +318,7 @@ pub fn run(args: Args) -> Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (score, hpa_episodes) = validate(v, &hpa)?;
                 let untrained = if ppo.iteration == 0 {
-                    let model = export(&ppo, serde_json::json!({"untrained": true}));
+                    let model = export(&ppo, &table, serde_json::json!({"untrained": true}));
                     // The bare network: the runtime would hand an untrained model's
                     // out-of-distribution inputs to its fallback law, and score that law instead.
                     let choice = PolicyChoice::Model {
@@ -379,6 +384,7 @@ pub fn run(args: Args) -> Result<()> {
         {
             let model = export(
                 &ppo,
+                &table,
                 serde_json::json!({"validation_of_iteration": s.iteration}),
             );
             if model.validate(&dir).is_ok() {
@@ -480,7 +486,7 @@ pub fn run(args: Args) -> Result<()> {
         best.as_ref(),
         hpa_mean,
     );
-    let model = export(&ppo, prov);
+    let model = export(&ppo, &table, prov);
     let out = dir.join("model.json");
     // A diverged run (NaN weights) must not overwrite a good model file.
     model

@@ -1,6 +1,18 @@
-//! The action table: replica deltas, and their mask at min/max replicas.
+//! The action tables a learned policy chooses from, and their mask at min/max replicas.
+//!
+//! Two tables, both of [`N_ACTIONS`] actions with "hold" at index [`HOLD`]:
+//! - [`ActionTable::deltas`] (the original): replica deltas `[-4, -2, -1, 0, +1, +2, +4, +8]` applied to
+//!   the current target;
+//! - [`ActionTable::utilization`] (demand-relative): "provision for the last minute's arrival rate at
+//!   this share of each replica's saturation throughput", `ceil(arrival_rate_1m / (capacity_rps · u))`
+//!   for `u` in `[0.95, 0.9, 0.85, (hold), 0.75, 0.65, 0.55, 0.4]`. Right-sizing to the demand is one
+//!   action away from any state, whatever the service's size.
+//!
+//! A model file records its table, so the runtime applies the one it was trained with.
 
 use serde::{Deserialize, Serialize};
+
+use crate::snapshot::MetricsSnapshot;
 
 /// Replica deltas a learned policy chooses from, in action-index order.
 ///
@@ -13,6 +25,161 @@ pub const N_ACTIONS: usize = 8;
 
 /// Index of the "hold" action (delta 0).
 pub const HOLD: usize = 3;
+
+/// One entry of an action table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActionSpec {
+    /// Add this many replicas to the current target (0 holds).
+    Delta(i32),
+    /// Set the target to `ceil(arrival_rate_1m / (capacity_rps · u))`: provision for the last minute's
+    /// arrival rate at this share `u` (0–1] of each replica's saturation throughput.
+    TargetUtilization(f64),
+}
+
+impl std::fmt::Display for ActionSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActionSpec::Delta(d) => write!(f, "{d:+}"),
+            ActionSpec::TargetUtilization(u) => write!(f, "1m rate at utilization {u}"),
+        }
+    }
+}
+
+/// The target utilizations of [`ActionTable::utilization`], in action order (index [`HOLD`] holds).
+pub const UTILIZATION_TABLE: [f64; N_ACTIONS] = [0.95, 0.9, 0.85, 0.0, 0.75, 0.65, 0.55, 0.4];
+
+/// An action table: what each of the [`N_ACTIONS`] outputs of a policy network does.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ActionTable(pub [ActionSpec; N_ACTIONS]);
+
+/// Why an action table was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("action {index}: {message}")]
+pub struct TableError {
+    /// The offending entry.
+    pub index: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ActionTable {
+    /// The replica-delta table, [`ACTION_DELTAS`].
+    pub fn deltas() -> Self {
+        ActionTable(ACTION_DELTAS.map(ActionSpec::Delta))
+    }
+
+    /// The demand-relative table, [`UTILIZATION_TABLE`] with hold at [`HOLD`].
+    pub fn utilization() -> Self {
+        let mut t = UTILIZATION_TABLE.map(ActionSpec::TargetUtilization);
+        t[HOLD] = ActionSpec::Delta(0);
+        ActionTable(t)
+    }
+
+    /// A table by name: `deltas` or `utilization`.
+    pub fn by_name(name: &str) -> Option<Self> {
+        match name {
+            "deltas" => Some(Self::deltas()),
+            "utilization" => Some(Self::utilization()),
+            _ => None,
+        }
+    }
+
+    /// A table from a model file's entries: [`N_ACTIONS`] of them, hold at [`HOLD`], deltas within
+    /// ±64, utilizations in [0.05, 1].
+    pub fn from_entries(entries: &[ActionSpec]) -> Result<Self, TableError> {
+        let err = |index: usize, message: String| TableError { index, message };
+        let table: [ActionSpec; N_ACTIONS] = entries.try_into().map_err(|_| {
+            err(
+                entries.len(),
+                format!(
+                    "the table has {} actions, expected {N_ACTIONS}",
+                    entries.len()
+                ),
+            )
+        })?;
+        for (i, a) in table.iter().enumerate() {
+            match *a {
+                ActionSpec::Delta(d) if !(-64..=64).contains(&d) => {
+                    return Err(err(i, format!("delta {d} is outside [-64, 64]")));
+                }
+                ActionSpec::TargetUtilization(u) if !(0.05..=1.0).contains(&u) => {
+                    return Err(err(
+                        i,
+                        format!("target utilization {u} is outside [0.05, 1]"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if table[HOLD] != ActionSpec::Delta(0) {
+            return Err(err(
+                HOLD,
+                format!("is {}, must hold (delta 0)", table[HOLD]),
+            ));
+        }
+        Ok(ActionTable(table))
+    }
+
+    /// The replica count that action `index` leads to from `current`, given the snapshot the policy
+    /// decided on, clamped to `space`. An index outside the table, or a utilization action on a
+    /// snapshot without a usable rate or capacity, holds.
+    pub fn apply(
+        &self,
+        space: &ActionSpace,
+        current: u32,
+        index: usize,
+        snapshot: &MetricsSnapshot,
+    ) -> u32 {
+        match self.0.get(index) {
+            None => space.clamp(current),
+            Some(ActionSpec::Delta(d)) => {
+                let target = i64::from(space.clamp(current)) + i64::from(*d);
+                target.clamp(i64::from(space.min_replicas), i64::from(space.max_replicas)) as u32
+            }
+            Some(ActionSpec::TargetUtilization(u)) => {
+                let need = snapshot.arrival_rate_1m / (snapshot.profile.capacity_rps * u);
+                if need.is_finite() && need >= 0.0 {
+                    space.clamp(need.ceil().min(f64::from(u32::MAX)) as u32)
+                } else {
+                    space.clamp(current)
+                }
+            }
+        }
+    }
+
+    /// Which actions are valid at `current`: hold always is; a delta when it moves the count in its
+    /// own direction once clamped (every "down" delta is masked at `min`, every "up" one at `max`); a
+    /// utilization action whenever the bounds leave room to move (`min < max`).
+    pub fn mask(&self, space: &ActionSpace, current: u32) -> [bool; N_ACTIONS] {
+        let current = space.clamp(current);
+        let mut m = [false; N_ACTIONS];
+        for (i, a) in self.0.iter().enumerate() {
+            m[i] = match *a {
+                ActionSpec::Delta(0) => true,
+                ActionSpec::Delta(d) => {
+                    let t = (i64::from(current) + i64::from(d))
+                        .clamp(i64::from(space.min_replicas), i64::from(space.max_replicas));
+                    t != i64::from(current)
+                }
+                ActionSpec::TargetUtilization(_) => space.min_replicas < space.max_replicas,
+            };
+        }
+        m
+    }
+
+    /// The table's name, when it is one of the built-in ones.
+    pub fn name(&self) -> Option<&'static str> {
+        if *self == Self::deltas() {
+            Some("deltas")
+        } else if *self == Self::utilization() {
+            Some("utilization")
+        } else {
+            None
+        }
+    }
+}
 
 /// What an environment is asked to do at one control step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +279,97 @@ mod tests {
         let m = fixed.mask(3);
         assert_eq!(m.iter().filter(|v| **v).count(), 1);
         assert!(m[HOLD]);
+    }
+
+    fn profile() -> crate::ServiceProfile {
+        crate::ServiceProfile {
+            cold_start_s: 120.0,
+            capacity_rps: 3.0,
+            gpus_per_replica: 1,
+            usd_per_gpu_hour: 0.8,
+            slo_latency_s: 10.0,
+        }
+    }
+
+    /// The delta table through `ActionTable` gives exactly `ActionSpace`'s mask and targets.
+    #[test]
+    fn the_delta_table_matches_the_action_space() {
+        let s = ActionSpace::new(1, 10);
+        let t = ActionTable::deltas();
+        let snap = MetricsSnapshot::idle(crate::SimTime(0.0), 3, profile());
+        for cur in 0..=12 {
+            assert_eq!(t.mask(&s, cur), s.mask(cur), "cur {cur}");
+            for i in 0..=N_ACTIONS {
+                assert_eq!(t.apply(&s, cur, i, &snap), s.apply_index(s.clamp(cur), i));
+            }
+        }
+        assert_eq!(t.name(), Some("deltas"));
+    }
+
+    /// A utilization action provisions `ceil(rate / (capacity · u))`, clamped; a broken rate holds.
+    #[test]
+    fn utilization_actions_size_to_the_demand() {
+        let t = ActionTable::utilization();
+        assert_eq!(t.name(), Some("utilization"));
+        assert_eq!(t.0[HOLD], ActionSpec::Delta(0));
+        let s = ActionSpace::new(1, 40);
+        let mut snap = MetricsSnapshot::idle(crate::SimTime(0.0), 5, profile());
+        snap.profile.capacity_rps = 3.0;
+        snap.arrival_rate_1m = 50.0;
+        let u = |i: usize| match t.0[i] {
+            ActionSpec::TargetUtilization(u) => u,
+            _ => unreachable!(),
+        };
+        for i in (0..N_ACTIONS).filter(|&i| i != HOLD) {
+            let want = (50.0 / (3.0 * u(i))).ceil() as u32;
+            assert_eq!(t.apply(&s, 5, i, &snap), want.min(40), "action {i}");
+        }
+        // 0.4 of 3 req/s at 50 req/s is 42 replicas: clamped to 40.
+        assert_eq!(t.apply(&s, 5, N_ACTIONS - 1, &snap), 40);
+        assert_eq!(t.apply(&s, 5, HOLD, &snap), 5);
+        // No load: the floor.
+        snap.arrival_rate_1m = 0.0;
+        assert_eq!(t.apply(&s, 5, 0, &snap), 1);
+        // A NaN rate or a zero capacity holds instead of guessing.
+        snap.arrival_rate_1m = f64::NAN;
+        assert_eq!(t.apply(&s, 5, 0, &snap), 5);
+        snap.arrival_rate_1m = 10.0;
+        snap.profile.capacity_rps = 0.0;
+        assert_eq!(t.apply(&s, 5, 0, &snap), 5);
+        // Utilization actions are valid unless the bounds pin the count.
+        assert_eq!(t.mask(&s, 1), [true; N_ACTIONS]);
+        let pinned = t.mask(&ActionSpace::new(3, 3), 3);
+        assert_eq!(pinned.iter().filter(|v| **v).count(), 1);
+    }
+
+    /// Model files carry their table; a malformed one is refused with the entry named.
+    #[test]
+    fn tables_round_trip_and_bad_ones_are_refused() {
+        for t in [ActionTable::deltas(), ActionTable::utilization()] {
+            let json = serde_json::to_string(&t).unwrap();
+            let back: ActionTable = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, t);
+            assert_eq!(ActionTable::from_entries(&t.0).unwrap(), t);
+        }
+        assert_eq!(
+            serde_json::to_string(&ActionTable::utilization().0[..2]).unwrap(),
+            r#"[{"target_utilization":0.95},{"target_utilization":0.9}]"#
+        );
+        let mut bad = ActionTable::utilization().0;
+        bad[0] = ActionSpec::TargetUtilization(1.5);
+        let e = ActionTable::from_entries(&bad).unwrap_err();
+        assert_eq!(e.index, 0);
+        assert!(e.to_string().contains("1.5"), "{e}");
+        bad[0] = ActionSpec::Delta(1);
+        bad[HOLD] = ActionSpec::Delta(2);
+        assert_eq!(ActionTable::from_entries(&bad).unwrap_err().index, HOLD);
+        let e = ActionTable::from_entries(&bad[..5]).unwrap_err();
+        assert!(e.to_string().contains("5 actions"), "{e}");
+        assert_eq!(
+            ActionTable::by_name("utilization"),
+            Some(ActionTable::utilization())
+        );
+        assert_eq!(ActionTable::by_name("nope"), None);
     }
 
     #[test]

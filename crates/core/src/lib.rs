@@ -5,7 +5,8 @@
 //!   [`ServiceProfile`] it carries.
 //! - [`features`]: the ONE function [`features()`] that turns a snapshot into an [`Observation`], with its
 //!   fixed feature order ([`FEATURE_NAMES`]), schema version ([`OBS_SCHEMA_VERSION`]) and bounds ([`ObsSpace`]).
-//! - [`action`]: the replica-delta table [`ACTION_DELTAS`], [`Action`] and [`ActionSpace`] (mask at min/max).
+//! - [`action`]: the action tables ([`ActionTable`]: replica deltas [`ACTION_DELTAS`], or demand-relative
+//!   target utilizations), [`Action`] and [`ActionSpace`] (mask at min/max).
 //! - [`policy`]: the [`Policy`] trait and its [`Decision`].
 //! - [`env`]: the Gymnasium-like [`Env`] trait, [`Step`], [`StepInfo`] and the conformance check [`check_env`].
 //! - [`time`]: [`SimTime`], the time every control law receives as an argument.
@@ -22,7 +23,7 @@ pub mod policy;
 pub mod snapshot;
 pub mod time;
 
-pub use action::{ACTION_DELTAS, Action, ActionSpace, N_ACTIONS};
+pub use action::{ACTION_DELTAS, Action, ActionSpace, ActionSpec, ActionTable, N_ACTIONS};
 pub use env::{Env, EnvError, Step, StepInfo, check_env};
 pub use features::{
     FEATURE_NAMES, N_FEATURES, OBS_SCHEMA_VERSION, ObsSpace, Observation, features,

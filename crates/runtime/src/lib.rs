@@ -43,12 +43,13 @@ pub fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::rename(&tmp, path)
 }
 
-/// A model as a policy: features of the snapshot, the masked argmax of the logits, applied as a
-/// replica delta to the target it asked for last (the current replicas on the first call), within
-/// `[min, max]`.
+/// A model as a policy: features of the snapshot, the masked argmax of the logits, applied through the
+/// model's action table (a replica delta to the target it asked for last, the current replicas on the
+/// first call; or a target utilization of the snapshot's arrival rate), within `[min, max]`.
 #[derive(Debug, Clone)]
 pub struct ModelPolicy {
     model: Arc<ModelFile>,
+    table: rlscale_core::ActionTable,
     space: ActionSpace,
     name: String,
     target: Option<u32>,
@@ -58,6 +59,7 @@ impl ModelPolicy {
     /// A policy from `model` for a target bounded by `[min, max]`, named `name` in tables.
     pub fn new(model: Arc<ModelFile>, min: u32, max: u32, name: impl Into<String>) -> Self {
         ModelPolicy {
+            table: model.action_table(),
             model,
             space: ActionSpace::new(min.min(max), max),
             name: name.into(),
@@ -69,7 +71,7 @@ impl ModelPolicy {
     pub fn action(&self, snapshot: &MetricsSnapshot, current: u32) -> usize {
         let obs = features(snapshot);
         let logits = self.model.logits(&obs.0);
-        let mask = self.space.mask(current);
+        let mask = self.table.mask(&self.space, current);
         let mut best = rlscale_core::action::HOLD;
         let mut best_l = f32::NEG_INFINITY;
         for (a, (&l, &ok)) in logits.iter().zip(mask.iter()).enumerate() {
@@ -92,7 +94,7 @@ impl Policy for ModelPolicy {
             .space
             .clamp(self.target.unwrap_or_else(|| snapshot.current_replicas()));
         let a = self.action(snapshot, current);
-        let replicas = self.space.apply_index(current, a);
+        let replicas = self.table.apply(&self.space, current, a, snapshot);
         self.target = Some(replicas);
         Decision {
             replicas,

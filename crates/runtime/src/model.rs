@@ -11,19 +11,25 @@
 //!   "actor": [ { "d_in": 22, "d_out": 64, "weight": [...], "bias": [...] }, ... ],  // tanh between
 //!   "critic": [ ... ],                       // same shape, one output (kept for diagnostics)
 //!   "activation": "tanh",
-//!   "action_deltas": [-4, -2, -1, 0, 1, 2, 4, 8],
+//!   "action_deltas": [-4, -2, -1, 0, 1, 2, 4, 8],  // the delta table, or instead:
+//!   "actions": [{"target_utilization": 0.95}, ..., {"delta": 0}, ...],  // any other table
 //!   "provenance": { "config": {...}, "seed": 1, "git_revision": "...", "scenario_mix": [...],
 //!                   "global_step": 123, "validation": {...} }
 //! }
 //! ```
 //!
 //! The policy is `argmax(actor(clip((x − mean) / sqrt(var + epsilon), −clip, clip)))` over the actions
-//! the mask allows; `weight` is row-major `[d_in][d_out]` (`y = x · W + b`).
+//! the mask allows; `weight` is row-major `[d_in][d_out]` (`y = x · W + b`). The chosen action is applied
+//! through the file's action table ([`ModelFile::action_table`]): `action_deltas` for the replica-delta
+//! table (every file before the demand-relative table existed), `actions` for any other.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, N_ACTIONS, N_FEATURES, OBS_SCHEMA_VERSION};
+use rlscale_core::{
+    ACTION_DELTAS, ActionSpec, ActionTable, FEATURE_NAMES, N_ACTIONS, N_FEATURES,
+    OBS_SCHEMA_VERSION,
+};
 use serde::{Deserialize, Serialize};
 
 /// One dense layer as plain numbers: `y = x · weight + bias`, `weight[i][o]`.
@@ -111,8 +117,12 @@ pub struct ModelFile {
     pub critic: Vec<Dense>,
     /// Hidden activation.
     pub activation: String,
-    /// Replica delta of each action.
+    /// Replica delta of each action, when the table is [`ActionTable::deltas`] (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub action_deltas: Vec<i32>,
+    /// Any other action table, entry by entry (empty for the delta table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionSpec>,
     /// Where the model came from.
     pub provenance: serde_json::Value,
 }
@@ -219,7 +229,30 @@ impl ModelFile {
             }],
             activation: "tanh".into(),
             action_deltas: ACTION_DELTAS.to_vec(),
+            actions: Vec::new(),
             provenance: serde_json::json!({}),
+        }
+    }
+
+    /// The action table this model's outputs index. Valid after [`ModelFile::validate`]; a file that
+    /// was not validated and holds no usable table gets the delta table.
+    pub fn action_table(&self) -> ActionTable {
+        if self.actions.is_empty() {
+            ActionTable::deltas()
+        } else {
+            ActionTable::from_entries(&self.actions).unwrap_or_else(|_| ActionTable::deltas())
+        }
+    }
+
+    /// Record `table` as this model's action table: `action_deltas` for the delta table (so such files
+    /// are unchanged), `actions` for any other.
+    pub fn set_action_table(&mut self, table: &ActionTable) {
+        if *table == ActionTable::deltas() {
+            self.action_deltas = ACTION_DELTAS.to_vec();
+            self.actions.clear();
+        } else {
+            self.action_deltas.clear();
+            self.actions = table.0.to_vec();
         }
     }
 
@@ -315,11 +348,31 @@ impl ModelFile {
             field,
             message,
         };
-        if self.action_deltas != ACTION_DELTAS {
-            return Err(shape(
-                "action_deltas".into(),
-                format!("{:?}, expected {ACTION_DELTAS:?}", self.action_deltas),
-            ));
+        match (self.action_deltas.is_empty(), self.actions.is_empty()) {
+            (false, false) => {
+                return Err(shape(
+                    "actions".into(),
+                    "both `action_deltas` and `actions` are given; a model has one table".into(),
+                ));
+            }
+            (true, true) => {
+                return Err(shape(
+                    "action_deltas".into(),
+                    "missing: give `action_deltas` (the delta table) or `actions`".into(),
+                ));
+            }
+            (false, true) if self.action_deltas != ACTION_DELTAS => {
+                return Err(shape(
+                    "action_deltas".into(),
+                    format!("{:?}, expected {ACTION_DELTAS:?}", self.action_deltas),
+                ));
+            }
+            (true, false) => {
+                if let Err(e) = ActionTable::from_entries(&self.actions) {
+                    return Err(shape(format!("actions[{}]", e.index), e.message));
+                }
+            }
+            _ => {}
         }
         if self.activation != "tanh" {
             return Err(shape(
@@ -593,6 +646,7 @@ mod tests {
             critic: vec![layer(N_FEATURES, 1)],
             activation: "tanh".into(),
             action_deltas: ACTION_DELTAS.to_vec(),
+            actions: Vec::new(),
             provenance: serde_json::json!({}),
         }
     }
@@ -661,11 +715,46 @@ mod tests {
                 && e.to_string().contains("actor[0].weight[5]"),
             "{e}"
         );
+        // The action table: the delta one, exactly, or one valid `actions` table, never both.
+        let e = with(&|v| v["action_deltas"][0] = (-3).into());
+        assert!(e.to_string().contains("action_deltas"), "{e}");
+        let e = with(&|v| v["actions"] = serde_json::to_value(ActionTable::utilization()).unwrap());
+        assert!(e.to_string().contains("both"), "{e}");
+        let e = with(&|v| {
+            v.as_object_mut().unwrap().remove("action_deltas");
+        });
+        assert!(e.to_string().contains("missing"), "{e}");
+        let e = with(&|v| {
+            v.as_object_mut().unwrap().remove("action_deltas");
+            v["actions"] = serde_json::to_value(ActionTable::utilization()).unwrap();
+            v["actions"][6]["target_utilization"] = 0.0.into();
+        });
+        assert!(
+            matches!(e, LoadError::Shape { .. }) && e.to_string().contains("actions[6]"),
+            "{e}"
+        );
         let e = ModelFile::load(Path::new("/nonexistent/model.json")).unwrap_err();
         assert!(
             matches!(e, LoadError::Io { .. }) && e.to_string().contains("/nonexistent/model.json"),
             "{e}"
         );
+    }
+
+    /// A model carries its action table: the delta table writes `action_deltas` as every earlier
+    /// file did; another table writes `actions`, and both load back to the same table.
+    #[test]
+    fn the_action_table_round_trips_through_the_file() {
+        let mut m = good();
+        assert_eq!(m.action_table(), ActionTable::deltas());
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains("\"action_deltas\"") && !text.contains("\"actions\""));
+        m.set_action_table(&ActionTable::utilization());
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(!text.contains("action_deltas") && text.contains("target_utilization"));
+        let back = ModelFile::from_json(&text, Path::new("m.json")).unwrap();
+        assert_eq!(back.action_table(), ActionTable::utilization());
+        m.set_action_table(&ActionTable::deltas());
+        assert_eq!(m, good());
     }
 
     #[test]

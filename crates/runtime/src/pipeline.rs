@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use rlscale_baselines::{Baseline, BaselineConfig, Bounds, ConfigError};
 use rlscale_core::{
-    ACTION_DELTAS, ActionSpace, Decision, FEATURE_NAMES, MetricsSnapshot, Policy, Reason, SimTime,
-    Source, features,
+    ActionSpace, ActionSpec, ActionTable, Decision, FEATURE_NAMES, MetricsSnapshot, Policy, Reason,
+    SimTime, Source, features,
 };
 use serde::{Deserialize, Serialize};
 
@@ -246,8 +246,8 @@ pub enum Note {
     Model {
         /// Action index.
         action: usize,
-        /// Its replica delta.
-        delta: i32,
+        /// What it does (a replica delta, or a target utilization of the arrival rate).
+        spec: ActionSpec,
         /// Target before.
         from: u32,
         /// Target after (masked at the bounds).
@@ -304,10 +304,10 @@ impl fmt::Display for Note {
             ),
             Note::Model {
                 action,
-                delta,
+                spec,
                 from,
                 to,
-            } => write!(f, "model: action {action} ({delta:+}) → {from} → {to}"),
+            } => write!(f, "model: action {action} ({spec}) → {from} → {to}"),
             Note::FallbackLaw { law, from, to } => write!(f, "fallback: {law} → {from} → {to}"),
             Note::Hold { replicas } => write!(f, "fallback: hold at {replicas}"),
             Note::Guardrail { rule, from, to } => write!(f, "guardrail {rule}: {from} → {to}"),
@@ -336,6 +336,8 @@ pub struct Outcome {
 pub struct Runtime {
     model: Result<Arc<ModelFile>, Arc<str>>,
     actor: Option<PreparedActor>,
+    /// The model's action table (the delta table without a model; unused then).
+    table: ActionTable,
     cfg: RuntimeConfig,
     space: ActionSpace,
     fallback: Baseline,
@@ -375,6 +377,9 @@ impl Runtime {
         let guard = Guard::new(cfg.guardrails, cfg.min_replicas, cfg.max_replicas);
         Ok(Runtime {
             actor: model.as_ref().ok().map(|m| PreparedActor::new(m.clone())),
+            table: model
+                .as_ref()
+                .map_or_else(|_| ActionTable::deltas(), |m| m.action_table()),
             model: model.map_err(Arc::from),
             space: ActionSpace::new(cfg.min_replicas, cfg.max_replicas),
             cfg,
@@ -470,12 +475,12 @@ impl Runtime {
                     None => {
                         let actor = self.actor.as_mut().expect("prepared with the model");
                         let logits = actor.logits(&obs.0);
-                        let mask = self.space.mask(from);
+                        let mask = self.table.mask(&self.space, from);
                         let action = masked_argmax(logits, &mask);
-                        let to = self.space.apply_index(from, action);
+                        let to = self.table.apply(&self.space, from, action, snapshot);
                         chain.push(Note::Model {
                             action,
-                            delta: ACTION_DELTAS[action],
+                            spec: self.table.0[action],
                             from,
                             to,
                         });
@@ -802,6 +807,41 @@ mod tests {
         // The next decision starts from the last target, not from the snapshot.
         let o = r.decide_explained(&snap(4, 0), SimTime(T0 + 5.0));
         assert_eq!((o.from, o.decision.replicas), (5, 6));
+    }
+
+    /// A model trained on the demand-relative table is applied with that table: "the 1-minute rate at
+    /// utilization u" from the snapshot, not a delta, and the chain says which action it was.
+    #[test]
+    fn a_utilization_model_sizes_to_the_arrival_rate() {
+        let mut m = always(0);
+        m.set_action_table(&ActionTable::utilization());
+        let mut r = runtime(m, free());
+        let mut s = snap(4, 0);
+        s.arrival_rate_1m = 3.0 * profile().capacity_rps * 0.95 * 3.0 + 0.1;
+        let o = r.decide_explained(&s, SimTime(T0 + 5.0));
+        // ceil(rate / (capacity · 0.95)) = ceil(9 + ε) = 10, from 4.
+        assert_eq!((o.from, o.decision.replicas), (4, 10));
+        assert_eq!(o.decision.source, Source::Model);
+        assert_eq!(
+            o.chain[0],
+            Note::Model {
+                action: 0,
+                spec: ActionSpec::TargetUtilization(0.95),
+                from: 4,
+                to: 10
+            }
+        );
+        assert!(
+            o.chain[0].to_string().contains("utilization 0.95"),
+            "{}",
+            o.chain[0]
+        );
+        // The same network with the delta table would have moved by −4.
+        let mut d = runtime(always(0), free());
+        assert_eq!(
+            d.decide_explained(&s, SimTime(T0 + 5.0)).decision.replicas,
+            1
+        );
     }
 
     #[test]

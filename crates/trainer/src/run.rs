@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rlscale_core::{ACTION_DELTAS, FEATURE_NAMES, OBS_SCHEMA_VERSION};
+use rlscale_core::{ActionTable, FEATURE_NAMES, OBS_SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 
 use crate::env::TrainEnv;
@@ -24,6 +24,11 @@ pub struct TrainConfig {
     /// Checkpoints kept.
     #[serde(default = "default_keep")]
     pub keep_checkpoints: usize,
+    /// The action table (`rlscale_core::ActionTable`): `deltas` (replica deltas −4…+8, the default)
+    /// or `utilization` (provision the 1-minute arrival rate at a target utilization of 0.95…0.4, or
+    /// hold). The exported model records it.
+    #[serde(default = "default_actions")]
+    pub actions: String,
     /// PPO hyperparameters (cleanrl's names).
     #[serde(default)]
     pub ppo: PpoConfig,
@@ -63,6 +68,10 @@ fn default_every() -> u64 {
 
 fn default_keep() -> usize {
     3
+}
+
+fn default_actions() -> String {
+    "deltas".into()
 }
 
 impl TrainConfig {
@@ -110,6 +119,12 @@ impl TrainConfig {
                 self.exp_name
             ));
         }
+        if ActionTable::by_name(&self.actions).is_none() {
+            return Err(format!(
+                "actions = {:?}: use \"deltas\" or \"utilization\"",
+                self.actions
+            ));
+        }
         if self.checkpoint_every == 0 {
             return Err("checkpoint_every = 0: must be at least 1".into());
         }
@@ -133,6 +148,12 @@ impl TrainConfig {
             rc.validate().map_err(|e| e.to_string())?;
         }
         crate::simenv::check_mix(&self.mix)
+    }
+
+    /// The action table named by `actions` (validated by [`TrainConfig::validate`]; the delta table
+    /// otherwise).
+    pub fn action_table(&self) -> ActionTable {
+        ActionTable::by_name(&self.actions).unwrap_or_else(ActionTable::deltas)
     }
 
     /// The mixture's short name: the scenario id when there is one, else `mixN`.
@@ -198,9 +219,14 @@ pub fn metrics_line(s: &IterStats) -> serde_json::Value {
     })
 }
 
-/// The model file of the learner's current network, with `provenance`.
-pub fn export<E: TrainEnv>(ppo: &Ppo<E>, provenance: serde_json::Value) -> ModelFile {
-    ModelFile {
+/// The model file of the learner's current network, with the action table its outputs index and
+/// `provenance`.
+pub fn export<E: TrainEnv>(
+    ppo: &Ppo<E>,
+    actions: &ActionTable,
+    provenance: serde_json::Value,
+) -> ModelFile {
+    let mut m = ModelFile {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
         obs_schema_version: OBS_SCHEMA_VERSION,
@@ -225,7 +251,10 @@ pub fn export<E: TrainEnv>(ppo: &Ppo<E>, provenance: serde_json::Value) -> Model
         actor: ppo.model.actor.to_dense(),
         critic: ppo.model.critic.to_dense(),
         activation: "tanh".into(),
-        action_deltas: ACTION_DELTAS.to_vec(),
+        action_deltas: Vec::new(),
+        actions: Vec::new(),
         provenance,
-    }
+    };
+    m.set_action_table(actions);
+    m
 }

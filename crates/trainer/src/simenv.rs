@@ -3,14 +3,15 @@
 //! Each episode draws one entry of the mixture, a window offset and a rate scale from the episode seed,
 //! loads that variant of the scenario, and runs it for the entry's episode length. Observations are
 //! `rlscale_core::features` of the simulator's snapshot (the ONE feature function the controller also
-//! uses), actions index `ACTION_DELTAS`, masked at the replica bounds.
+//! uses), actions index the run's action table (`rlscale_core::ActionTable`: replica deltas by default,
+//! or target utilizations of the arrival rate), masked at the replica bounds.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rlscale_core::{Action, ActionSpace, Env, MetricsSnapshot, N_ACTIONS, N_FEATURES};
+use rlscale_core::{Action, ActionSpace, ActionTable, Env, MetricsSnapshot, N_ACTIONS, N_FEATURES};
 use rlscale_runtime::{Guard, Guardrails};
 use rlscale_sim::{Overrides, ProfileScale, Scenario, SimEnv};
 use serde::{Deserialize, Serialize};
@@ -94,6 +95,7 @@ pub struct Variant {
 pub struct SimTrainEnv {
     mix: Arc<[MixEntry]>,
     env: Option<SimEnv>,
+    table: ActionTable,
     space: ActionSpace,
     target: u32,
     variant: Option<Variant>,
@@ -110,6 +112,7 @@ impl SimTrainEnv {
         SimTrainEnv {
             mix,
             env: None,
+            table: ActionTable::deltas(),
             space: ActionSpace::new(0, 0),
             target: 0,
             variant: None,
@@ -118,6 +121,12 @@ impl SimTrainEnv {
             last: None,
             notes: Vec::new(),
         }
+    }
+
+    /// Index `table` with the policy's actions instead of the delta table.
+    pub fn with_actions(mut self, table: ActionTable) -> Self {
+        self.table = table;
+        self
     }
 
     /// Apply the runtime's guardrails to every action (scale-down stabilization, anti-cascade, step
@@ -279,15 +288,19 @@ impl TrainEnv for SimTrainEnv {
 
     fn step(&mut self, action: usize) -> Transition {
         let env = self.env.as_mut().expect("reset before step");
+        // The action reads the snapshot the policy just saw, as the runtime's does.
+        let proposed = match &self.last {
+            Some(snap) => self.table.apply(&self.space, self.target, action, snap),
+            None => self.target,
+        };
         let act = match (&mut self.guard, &self.last, env.now()) {
             (Some(guard), Some(snap), Some(now)) => {
                 // The decision time is the episode runner's (`SimEnv::now`), as in evaluation.
-                let proposed = self.space.apply_index(self.target, action);
                 self.notes.clear();
                 let (to, _) = guard.apply(snap, now, self.target, proposed, &mut self.notes);
                 Action::Replicas(to)
             }
-            _ => Action::Index(action),
+            _ => Action::Replicas(proposed),
         };
         let s = env
             .step(&act)
@@ -303,7 +316,7 @@ impl TrainEnv for SimTrainEnv {
     }
 
     fn action_mask(&self) -> Vec<bool> {
-        self.space.mask(self.target).to_vec()
+        self.table.mask(&self.space, self.target).to_vec()
     }
 
     fn task(&self) -> usize {

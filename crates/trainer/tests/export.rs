@@ -35,7 +35,11 @@ fn runtime_forward_equals_burn_forward() {
     // Two updates move the weights and the normalisation away from their initial values.
     ppo.iterate();
     ppo.iterate();
-    let file = export(&ppo, serde_json::json!({"test": true}));
+    let file = export(
+        &ppo,
+        &rlscale_core::ActionTable::deltas(),
+        serde_json::json!({"test": true}),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.json");
     file.save(&path).unwrap();
