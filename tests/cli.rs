@@ -921,6 +921,7 @@ fn train_with_the_utilization_table_exports_and_plays_it() {
         format!(
             r#"exp_name = "util"
 actions = "{actions}"
+utilizations = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6]
 [ppo]
 num_envs = 2
 num_steps = 64
@@ -959,6 +960,7 @@ steps = 100
     assert_eq!(actions.len(), 8);
     assert_eq!(actions[3], serde_json::json!({"delta": 0}));
     assert_eq!(actions[0], serde_json::json!({"target_utilization": 0.95}));
+    assert_eq!(actions[7], serde_json::json!({"target_utilization": 0.6}));
     let m = model.display().to_string();
     let out = rlscale(&["model", "inspect", &m, "--json"]);
     let (stdout, stderr) = text(&out);
@@ -986,6 +988,25 @@ steps = 100
         stderr.contains("util.toml") && stderr.contains("actions = \"percent\""),
         "{stderr}"
     );
+    for (bad, want) in [
+        ("[0.9, 0.8]", "give 7 values"),
+        (
+            "[0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.0]",
+            "action 7: target utilization 0",
+        ),
+    ] {
+        let cfg_text = body("utilization").replace("[0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6]", bad);
+        std::fs::write(&cfg, cfg_text).unwrap();
+        let out = rlscale(&["train", "--config", &cfg.display().to_string()]);
+        assert_eq!(out.status.code(), Some(2));
+        let (_, stderr) = text(&out);
+        assert!(
+            stderr.contains("util.toml")
+                && stderr.contains("utilizations")
+                && stderr.contains(want),
+            "{stderr}"
+        );
+    }
 }
 
 /// Ctrl-C saves a checkpoint and the run's model, and says how to resume; it does not export a

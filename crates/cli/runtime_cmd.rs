@@ -131,7 +131,7 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     );
     println!(
         "actions        {} table: {}",
-        table.name().unwrap_or("custom"),
+        table.name().unwrap_or("mixed"),
         table
             .0
             .iter()

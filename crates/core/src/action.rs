@@ -169,11 +169,13 @@ impl ActionTable {
         m
     }
 
-    /// The table's name, when it is one of the built-in ones.
+    /// The table's kind: `deltas` when every action is a delta, `utilization` when every action but
+    /// hold is a target utilization, `None` for a mixed table.
     pub fn name(&self) -> Option<&'static str> {
-        if *self == Self::deltas() {
+        let others = || self.0.iter().enumerate().filter(|(i, _)| *i != HOLD);
+        if self.0.iter().all(|a| matches!(a, ActionSpec::Delta(_))) {
             Some("deltas")
-        } else if *self == Self::utilization() {
+        } else if others().all(|(_, a)| matches!(a, ActionSpec::TargetUtilization(_))) {
             Some("utilization")
         } else {
             None
@@ -370,6 +372,12 @@ mod tests {
             Some(ActionTable::utilization())
         );
         assert_eq!(ActionTable::by_name("nope"), None);
+        // The name is the kind: other utilizations are still a utilization table; a mix is neither.
+        let mut other = ActionTable::utilization();
+        other.0[7] = ActionSpec::TargetUtilization(0.6);
+        assert_eq!(other.name(), Some("utilization"));
+        other.0[7] = ActionSpec::Delta(1);
+        assert_eq!(other.name(), None);
     }
 
     #[test]

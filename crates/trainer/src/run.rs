@@ -29,6 +29,10 @@ pub struct TrainConfig {
     /// hold). The exported model records it.
     #[serde(default = "default_actions")]
     pub actions: String,
+    /// With `actions = "utilization"`: the seven target utilizations, in (0.05, 1], replacing the
+    /// default `[0.95, 0.9, 0.85, 0.75, 0.65, 0.55, 0.4]` (hold stays action 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilizations: Option<Vec<f64>>,
     /// PPO hyperparameters (cleanrl's names).
     #[serde(default)]
     pub ppo: PpoConfig,
@@ -125,6 +129,22 @@ impl TrainConfig {
                 self.actions
             ));
         }
+        if let Some(u) = &self.utilizations {
+            if self.actions != "utilization" {
+                return Err(format!(
+                    "utilizations: only with actions = \"utilization\" (actions = {:?})",
+                    self.actions
+                ));
+            }
+            if u.len() != rlscale_core::N_ACTIONS - 1 {
+                return Err(format!(
+                    "utilizations = {u:?}: give {} values (action 3 holds)",
+                    rlscale_core::N_ACTIONS - 1
+                ));
+            }
+            ActionTable::from_entries(&self.action_table().0)
+                .map_err(|e| format!("utilizations = {u:?}: {e}"))?;
+        }
         if self.checkpoint_every == 0 {
             return Err("checkpoint_every = 0: must be at least 1".into());
         }
@@ -150,10 +170,21 @@ impl TrainConfig {
         crate::simenv::check_mix(&self.mix)
     }
 
-    /// The action table named by `actions` (validated by [`TrainConfig::validate`]; the delta table
-    /// otherwise).
+    /// The action table named by `actions`, with `utilizations` when given (validated by
+    /// [`TrainConfig::validate`]; the delta table otherwise).
     pub fn action_table(&self) -> ActionTable {
-        ActionTable::by_name(&self.actions).unwrap_or_else(ActionTable::deltas)
+        let mut table = ActionTable::by_name(&self.actions).unwrap_or_else(ActionTable::deltas);
+        if let Some(u) = self
+            .utilizations
+            .as_deref()
+            .filter(|u| u.len() == rlscale_core::N_ACTIONS - 1)
+        {
+            let others = (0..rlscale_core::N_ACTIONS).filter(|&i| i != rlscale_core::action::HOLD);
+            for (i, &v) in others.zip(u) {
+                table.0[i] = rlscale_core::ActionSpec::TargetUtilization(v);
+            }
+        }
+        table
     }
 
     /// The mixture's short name: the scenario id when there is one, else `mixN`.
