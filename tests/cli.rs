@@ -820,6 +820,20 @@ fn train_writes_a_run_that_resumes_and_exports_a_model() {
     );
 }
 
+/// `rlscale train --config cfg --runs runs [extra...]`, which must succeed; its (only) run folder.
+fn train_into(cfg: &std::path::Path, runs: &std::path::Path, extra: &[&str]) -> std::path::PathBuf {
+    let (cfg, runs) = (cfg.display().to_string(), runs.display().to_string());
+    let mut args = vec!["train", "--config", &cfg, "--runs", &runs];
+    args.extend_from_slice(extra);
+    let out = rlscale(&args);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let mut folders = std::fs::read_dir(&runs).unwrap();
+    let run = folders.next().unwrap().unwrap().path();
+    assert!(folders.next().is_none(), "one run folder in {runs}");
+    run
+}
+
 #[test]
 fn train_validates_on_held_out_episodes_and_keeps_the_best() {
     let dir = tempdir("train-validation");
@@ -850,22 +864,7 @@ steps = 100
         ),
     )
     .unwrap();
-    let runs = dir.join("runs");
-    let out = rlscale(&[
-        "train",
-        "--config",
-        &cfg.display().to_string(),
-        "--runs",
-        &runs.display().to_string(),
-    ]);
-    let (_, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = train_into(&cfg, &dir.join("runs"), &[]);
     assert!(
         run.file_name()
             .unwrap()
@@ -936,22 +935,7 @@ steps = 100
     };
     let cfg = dir.join("util.toml");
     std::fs::write(&cfg, body("utilization")).unwrap();
-    let runs = dir.join("runs");
-    let out = rlscale(&[
-        "train",
-        "--config",
-        &cfg.display().to_string(),
-        "--runs",
-        &runs.display().to_string(),
-    ]);
-    let (_, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = train_into(&cfg, &dir.join("runs"), &[]);
     let model = run.join("model.json");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
@@ -1225,25 +1209,12 @@ rate_scale = [0.7, 1.4]
         ),
     )
     .unwrap();
-    let runs = dir.join("runs");
     let exported = dir.join("learned.json");
-    let out = rlscale(&[
-        "train",
-        "--config",
-        &cfg.display().to_string(),
-        "--runs",
-        &runs.display().to_string(),
-        "--export",
-        &exported.display().to_string(),
-    ]);
-    let (_, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = train_into(
+        &cfg,
+        &dir.join("runs"),
+        &["--export", &exported.display().to_string()],
+    );
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(run.join("validation_reference.json")).unwrap(),
     )
