@@ -25,8 +25,17 @@ pub struct PrometheusProcess {
 impl PrometheusProcess {
     /// Start on a free port, scraping `targets` (`host:port`, path `/metrics`) every second with
     /// `honor_labels` (the targets set their own `namespace` and `pod` labels).
+    ///
+    /// A probed free port can be taken by another process before Prometheus binds it; then Prometheus
+    /// exits with "address already in use" and this tries another port (up to 5 times).
     pub fn start(targets: &[String]) -> std::io::Result<PrometheusProcess> {
-        Self::start_on(free_port()?, targets)
+        let mut tries = 0;
+        loop {
+            match Self::start_on(free_port()?, targets) {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 4 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Start on `port`. The binary is `$RLSCALE_PROMETHEUS`, else `prometheus` on the PATH.
@@ -64,7 +73,7 @@ impl PrometheusProcess {
                     ),
                 )
             })?;
-        let p = PrometheusProcess {
+        let mut p = PrometheusProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
             dir,
@@ -73,10 +82,22 @@ impl PrometheusProcess {
         Ok(p)
     }
 
-    fn wait_ready(&self, within: Duration) -> std::io::Result<()> {
+    fn wait_ready(&mut self, within: Duration) -> std::io::Result<()> {
         let deadline = Instant::now() + within;
         let addr = self.url.trim_start_matches("http://").to_string();
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log();
+                let kind = if log.contains("address already in use") {
+                    std::io::ErrorKind::AddrInUse
+                } else {
+                    std::io::ErrorKind::Other
+                };
+                return Err(std::io::Error::new(
+                    kind,
+                    format!("Prometheus exited ({status}) before it was ready; its log:\n{log}"),
+                ));
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n");
@@ -112,5 +133,27 @@ impl Drop for PrometheusProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port someone else holds: Prometheus exits at once, and the error says the address is in use
+    /// (so `start` moves to another port) instead of waiting 30 s for a readiness that never comes.
+    #[test]
+    fn a_taken_port_is_reported_at_once_as_address_in_use() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let t0 = Instant::now();
+        let Err(e) = PrometheusProcess::start_on(port, &[]) else {
+            panic!("port {port} is taken, yet Prometheus started on it");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(25), "{:?}", t0.elapsed());
+        // And `start` finds a free one.
+        let p = PrometheusProcess::start(&[]).unwrap();
+        assert_ne!(p.url, format!("http://127.0.0.1:{port}"));
     }
 }
