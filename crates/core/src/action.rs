@@ -134,10 +134,7 @@ impl ActionTable {
     ) -> u32 {
         match self.0.get(index) {
             None => space.clamp(current),
-            Some(ActionSpec::Delta(d)) => {
-                let target = i64::from(space.clamp(current)) + i64::from(*d);
-                target.clamp(i64::from(space.min_replicas), i64::from(space.max_replicas)) as u32
-            }
+            Some(ActionSpec::Delta(d)) => space.add(space.clamp(current), *d),
             Some(ActionSpec::TargetUtilization(u)) => {
                 let need = snapshot.arrival_rate_1m / (snapshot.profile.capacity_rps * u);
                 if need.is_finite() && need >= 0.0 {
@@ -158,11 +155,7 @@ impl ActionTable {
         for (i, a) in self.0.iter().enumerate() {
             m[i] = match *a {
                 ActionSpec::Delta(0) => true,
-                ActionSpec::Delta(d) => {
-                    let t = (i64::from(current) + i64::from(d))
-                        .clamp(i64::from(space.min_replicas), i64::from(space.max_replicas));
-                    t != i64::from(current)
-                }
+                ActionSpec::Delta(d) => space.add(current, d) != current,
                 ActionSpec::TargetUtilization(_) => space.min_replicas < space.max_replicas,
             };
         }
@@ -227,10 +220,13 @@ impl ActionSpace {
     /// The replica count that action `index` leads to from `current`, clamped to the bounds.
     /// An index outside the table holds.
     pub fn apply_index(&self, current: u32, index: usize) -> u32 {
-        let delta = ACTION_DELTAS.get(index).copied().unwrap_or(0);
+        self.add(current, ACTION_DELTAS.get(index).copied().unwrap_or(0))
+    }
+
+    /// `current + delta`, clamped to the bounds.
+    pub fn add(&self, current: u32, delta: i32) -> u32 {
         let target = i64::from(current) + i64::from(delta);
-        let clamped = target.clamp(i64::from(self.min_replicas), i64::from(self.max_replicas));
-        clamped as u32
+        target.clamp(i64::from(self.min_replicas), i64::from(self.max_replicas)) as u32
     }
 
     /// The replica count that `action` leads to from `current`.
