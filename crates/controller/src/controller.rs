@@ -24,8 +24,8 @@ use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use rlscale_baselines::{Baseline, BaselineConfig, Bounds};
 use rlscale_core::{Policy, SimTime, Source};
-use rlscale_runtime::{ModelFile, Runtime, RuntimeConfig};
-use serde::Serialize;
+use rlscale_runtime::decision_log::{ConfigLine, DecisionLine, LogLine};
+use rlscale_runtime::{ModelFile, Runtime};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -87,65 +87,6 @@ pub fn wall_clock() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One line of the decision log (JSONL): what the controller saw and decided, for the shadow report.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogLine<'a> {
-    /// Always `"decision"` (the other kind of line is [`ConfigLine`]).
-    pub kind: &'static str,
-    /// Unix seconds.
-    pub time: f64,
-    /// Object namespace.
-    pub namespace: &'a str,
-    /// Object name.
-    pub name: &'a str,
-    /// `Active` or `Shadow`.
-    pub mode: String,
-    /// The target's `spec.replicas` before the decision.
-    pub current_replicas: u32,
-    /// Our decision.
-    pub desired_replicas: u32,
-    /// Who decided.
-    pub source: String,
-    /// Why.
-    pub reason: String,
-    /// Shadow: the HPA's `status.desiredReplicas`.
-    pub hpa_desired_replicas: Option<u32>,
-    /// Shadow: the HPA recomputed by rlscale's HPA law.
-    pub hpa_recomputed_replicas: Option<u32>,
-    /// Whether the controller wrote the scale subresource.
-    pub scaled: bool,
-    /// The model file in use (`spec.model`), if any.
-    pub model: Option<&'a str>,
-    /// `spec.minReplicas`.
-    pub min_replicas: u32,
-    /// `spec.maxReplicas`.
-    pub max_replicas: u32,
-    /// `spec.interval`, seconds.
-    pub interval_s: u32,
-    /// The snapshot the decision was made on.
-    pub snapshot: &'a rlscale_core::MetricsSnapshot,
-}
-
-/// A line of the decision log written whenever an object's decision pipeline is (re)built (first
-/// reconcile, a spec change, a reloaded model): what a replay needs to play the same law.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigLine<'a> {
-    /// Always `"config"`.
-    pub kind: &'static str,
-    /// Unix seconds.
-    pub time: f64,
-    /// Object namespace.
-    pub namespace: &'a str,
-    /// Object name.
-    pub name: &'a str,
-    /// The object's `metadata.generation`.
-    pub generation: Option<i64>,
-    /// The model file (`spec.model`), if any.
-    pub model: Option<&'a str>,
-    /// The runtime's configuration: bounds, staleness, OOD limits, guardrails, fallback law.
-    pub runtime: &'a RuntimeConfig,
-}
-
 /// The JSONL decision log: one line per decision, appended and flushed.
 #[derive(Debug)]
 pub struct DecisionLog {
@@ -163,7 +104,7 @@ impl DecisionLog {
         })
     }
 
-    fn write(&self, line: &impl Serialize) {
+    fn write(&self, line: &LogLine) {
         let mut text = serde_json::to_string(line).expect("a log line serializes");
         text.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -646,15 +587,14 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             .is_none_or(|s| s.generation != generation || s.model != model_id);
         if fresh {
             if let Some(log) = &ctx.log {
-                log.write(&ConfigLine {
-                    kind: "config",
+                log.write(&LogLine::Config(ConfigLine {
                     time: now,
-                    namespace: &ns,
-                    name: &name,
+                    namespace: ns.clone(),
+                    name: name.clone(),
                     generation,
-                    model: spec.model.as_deref(),
-                    runtime: &rcfg,
-                });
+                    model: spec.model.clone(),
+                    runtime: rcfg.clone(),
+                }));
             }
             let runtime = Runtime::new(model_result.clone(), rcfg.clone(), format!("{ns}/{name}"))
                 .expect("validate() checked this configuration");
@@ -984,11 +924,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         "decision"
     );
     if let Some(log) = &ctx.log {
-        log.write(&LogLine {
-            kind: "decision",
+        log.write(&LogLine::Decision(DecisionLine {
             time: now,
-            namespace: &ns,
-            name: &name,
+            namespace: ns.clone(),
+            name: name.clone(),
             mode: spec.mode.to_string(),
             current_replicas: current,
             desired_replicas: d.replicas,
@@ -997,12 +936,12 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             hpa_desired_replicas: hpa_desired,
             hpa_recomputed_replicas: hpa_recomputed.filter(|_| spec.mode == Mode::Shadow),
             scaled,
-            model: spec.model.as_deref(),
+            model: spec.model.clone(),
             min_replicas: spec.min_replicas,
             max_replicas: spec.max_replicas,
             interval_s: spec.interval,
-            snapshot: &built.snapshot,
-        });
+            snapshot: built.snapshot,
+        }));
     }
     Ok(requeue(&ctx, &ns, &name, spec.interval))
 }

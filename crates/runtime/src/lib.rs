@@ -6,9 +6,12 @@
 //! - [`pipeline`]: the [`Runtime`], one function from a snapshot and the time to a decision: input
 //!   checks, features, out-of-distribution checks, the masked policy, guardrails, and the fallback law
 //!   whenever the model or its inputs cannot be trusted;
-//! - [`ModelPolicy`]: the bare model as a policy, without checks or guardrails (what training sees).
+//! - [`ModelPolicy`]: the bare model as a policy, without checks or guardrails (what training sees);
+//! - [`decision_log`]: the lines of the controller's decision log, one definition for its writer and
+//!   its reader.
 #![warn(missing_docs)]
 
+pub mod decision_log;
 pub mod model;
 pub mod pipeline;
 

@@ -1,9 +1,10 @@
 //! Reading the controller's JSONL decision log (`rlscale controller --decision-log FILE`).
 //!
-//! Two kinds of line, written by `rlscale_controller::controller::{LogLine, ConfigLine}`:
+//! Two kinds of line, [`rlscale_runtime::decision_log::LogLine`], the one definition the controller
+//! writes with:
 //!
 //! - `{"kind":"config", "time", "namespace", "name", "generation", "model", "runtime"}`: written when
-//!   an object's decision pipeline is (re)built; `runtime` is a [`RuntimeConfig`].
+//!   an object's decision pipeline is (re)built; `runtime` is a [`rlscale_runtime::RuntimeConfig`].
 //! - `{"kind":"decision", "time", "namespace", "name", "mode", "current_replicas",
 //!   "desired_replicas", "source", "reason", "hpa_desired_replicas", "hpa_recomputed_replicas",
 //!   "scaled", "model", "min_replicas", "max_replicas", "interval_s", "snapshot"}`; `snapshot` is a
@@ -24,8 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use rlscale_core::MetricsSnapshot;
-use rlscale_runtime::RuntimeConfig;
-use serde::Deserialize;
+use rlscale_runtime::decision_log::{ConfigLine, DecisionLine};
 use serde_json::Value;
 
 use super::ShadowError;
@@ -43,65 +43,39 @@ const NULLABLE: [&str; 6] = [
     "kv_cache_usage",
 ];
 
-/// A `config` line.
+/// A `config` line ([`ConfigLine`]'s fields, by `Deref`) and where it was.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigRecord {
     /// 1-based line number.
     pub line: usize,
-    /// Unix seconds.
-    pub time: f64,
-    /// Object namespace.
-    pub namespace: String,
-    /// Object name.
-    pub name: String,
-    /// The object's `metadata.generation`.
-    pub generation: Option<i64>,
-    /// The model file the controller loaded (`spec.model`), if any.
-    pub model: Option<String>,
-    /// The runtime's configuration (bounds, staleness, OOD limits, guardrails, fallback law).
-    pub runtime: RuntimeConfig,
+    /// The line as the controller wrote it.
+    pub config: ConfigLine,
 }
 
-/// A `decision` line.
+impl std::ops::Deref for ConfigRecord {
+    type Target = ConfigLine;
+    fn deref(&self) -> &ConfigLine {
+        &self.config
+    }
+}
+
+/// A `decision` line ([`DecisionLine`]'s fields, by `Deref`; its snapshot holds NaN where a query
+/// failed), where it was, and which snapshot fields were `null`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRecord {
     /// 1-based line number.
     pub line: usize,
-    /// Unix seconds.
-    pub time: f64,
-    /// Object namespace.
-    pub namespace: String,
-    /// Object name.
-    pub name: String,
-    /// `Shadow` or `Active`.
-    pub mode: String,
-    /// The target's `spec.replicas` before the decision, replicas.
-    pub current_replicas: u32,
-    /// Our recommendation, replicas.
-    pub desired_replicas: u32,
-    /// Who decided (`model`, `fallback`, `guardrail`).
-    pub source: String,
-    /// Why.
-    pub reason: String,
-    /// The HPA's `status.desiredReplicas` (shadow mode; absent when no HPA was found).
-    pub hpa_desired_replicas: Option<u32>,
-    /// The HPA recomputed by rlscale's HPA law from the same metrics (shadow mode; absent when the
-    /// snapshot was invalid).
-    pub hpa_recomputed_replicas: Option<u32>,
-    /// Whether the controller wrote the scale subresource.
-    pub scaled: bool,
-    /// The model file in use, if any.
-    pub model: Option<String>,
-    /// `spec.minReplicas`.
-    pub min_replicas: u32,
-    /// `spec.maxReplicas`.
-    pub max_replicas: u32,
-    /// `spec.interval`, seconds.
-    pub interval_s: u32,
-    /// What the controller saw (NaN where a query failed).
-    pub snapshot: MetricsSnapshot,
+    /// The line as the controller wrote it, with NaN for each `null` snapshot field.
+    pub decision: DecisionLine,
     /// Snapshot fields logged as `null` (a failed query).
     pub missing: Vec<&'static str>,
+}
+
+impl std::ops::Deref for DecisionRecord {
+    type Target = DecisionLine;
+    fn deref(&self) -> &DecisionLine {
+        &self.decision
+    }
 }
 
 impl DecisionRecord {
@@ -129,39 +103,6 @@ pub struct DecisionLog {
     pub decisions: Vec<DecisionRecord>,
     /// What was skipped and why.
     pub notes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct RawConfig {
-    time: f64,
-    namespace: String,
-    name: String,
-    #[serde(default)]
-    generation: Option<i64>,
-    #[serde(default)]
-    model: Option<String>,
-    runtime: RuntimeConfig,
-}
-
-#[derive(Deserialize)]
-struct RawDecision {
-    time: f64,
-    namespace: String,
-    name: String,
-    mode: String,
-    current_replicas: u32,
-    desired_replicas: u32,
-    source: String,
-    reason: String,
-    hpa_desired_replicas: Option<u32>,
-    hpa_recomputed_replicas: Option<u32>,
-    scaled: bool,
-    #[serde(default)]
-    model: Option<String>,
-    min_replicas: u32,
-    max_replicas: u32,
-    interval_s: u32,
-    snapshot: MetricsSnapshot,
 }
 
 impl DecisionLog {
@@ -282,7 +223,7 @@ fn parse_line(path: &Path, lineno: usize, line: &str) -> Result<Parsed, ShadowEr
     };
     match kind.as_str() {
         "config" => {
-            let raw: RawConfig =
+            let raw: ConfigLine =
                 serde_path_to_error::deserialize(value).map_err(deserialize_err)?;
             if !raw.time.is_finite() {
                 return Err(line_err(
@@ -294,12 +235,7 @@ fn parse_line(path: &Path, lineno: usize, line: &str) -> Result<Parsed, ShadowEr
             }
             Ok(Parsed::Config(Box::new(ConfigRecord {
                 line: lineno,
-                time: raw.time,
-                namespace: raw.namespace,
-                name: raw.name,
-                generation: raw.generation,
-                model: raw.model,
-                runtime: raw.runtime,
+                config: raw,
             })))
         }
         "decision" => {
@@ -312,7 +248,7 @@ fn parse_line(path: &Path, lineno: usize, line: &str) -> Result<Parsed, ShadowEr
                     }
                 }
             }
-            let raw: RawDecision =
+            let raw: DecisionLine =
                 serde_path_to_error::deserialize(value).map_err(deserialize_err)?;
             let mut snapshot = raw.snapshot;
             for f in &missing {
@@ -347,22 +283,7 @@ fn parse_line(path: &Path, lineno: usize, line: &str) -> Result<Parsed, ShadowEr
             }
             Ok(Parsed::Decision(Box::new(DecisionRecord {
                 line: lineno,
-                time: raw.time,
-                namespace: raw.namespace,
-                name: raw.name,
-                mode: raw.mode,
-                current_replicas: raw.current_replicas,
-                desired_replicas: raw.desired_replicas,
-                source: raw.source,
-                reason: raw.reason,
-                hpa_desired_replicas: raw.hpa_desired_replicas,
-                hpa_recomputed_replicas: raw.hpa_recomputed_replicas,
-                scaled: raw.scaled,
-                model: raw.model,
-                min_replicas: raw.min_replicas,
-                max_replicas: raw.max_replicas,
-                interval_s: raw.interval_s,
-                snapshot,
+                decision: DecisionLine { snapshot, ..raw },
                 missing,
             })))
         }
