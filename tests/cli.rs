@@ -909,9 +909,32 @@ steps = 100
     assert!(ev.status.success(), "{}", text(&ev).1);
 }
 
+/// `model inspect --json` of a model file (which must succeed), after the bare network has played 40
+/// steps of steady-8b-l4 with it.
+fn inspect_and_play(model: &std::path::Path) -> serde_json::Value {
+    let m = model.display().to_string();
+    let out = rlscale(&[
+        "simulate",
+        "--scenario",
+        "steady-8b-l4-v1",
+        "--policy",
+        &format!("model-only:{m}"),
+        "--steps",
+        "40",
+        "--seed",
+        "1001",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = rlscale(&["model", "inspect", &m, "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
 /// `actions = "utilization"` trains on the demand-relative table: the exported file records it
 /// (`actions`, not `action_deltas`), `model inspect` names it, and the runtime plays the file with it.
-/// An unknown table name is refused with the file and the field, exit code 2.
+/// An unknown table name is refused with the file and the field, exit code 2. `actions = "table"`
+/// takes an explicit table that may mix kinds, and a bad entry is refused by its index.
 #[test]
 fn train_with_the_utilization_table_exports_and_plays_it() {
     let dir = tempdir("train-utilization");
@@ -945,24 +968,8 @@ steps = 100
     assert_eq!(actions[3], serde_json::json!({"delta": 0}));
     assert_eq!(actions[0], serde_json::json!({"target_utilization": 0.95}));
     assert_eq!(actions[7], serde_json::json!({"target_utilization": 0.6}));
-    let m = model.display().to_string();
-    let out = rlscale(&["model", "inspect", &m, "--json"]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let v = inspect_and_play(&model);
     assert_eq!(v["action_table"], "utilization");
-    let out = rlscale(&[
-        "simulate",
-        "--scenario",
-        "steady-8b-l4-v1",
-        "--policy",
-        &format!("model-only:{m}"),
-        "--steps",
-        "40",
-        "--seed",
-        "1001",
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
 
     std::fs::write(&cfg, body("percent")).unwrap();
     let out = rlscale(&["train", "--config", &cfg.display().to_string()]);
@@ -989,6 +996,51 @@ steps = 100
                 && stderr.contains("utilizations")
                 && stderr.contains(want),
             "{stderr}"
+        );
+    }
+
+    // An explicit table may mix kinds: utilization levels plus a surge of +8 replicas.
+    let mixed = r#"[{ target_utilization = 0.95 }, { target_utilization = 0.85 }, { target_utilization = 0.8 }, { delta = 0 }, { target_utilization = 0.75 }, { target_utilization = 0.7 }, { target_utilization = 0.6 }, { delta = 8 }]"#;
+    let table_cfg = |table: &str| {
+        body("table").replace(
+            "utilizations = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6]",
+            &format!("table = {table}"),
+        )
+    };
+    std::fs::write(&cfg, table_cfg(mixed)).unwrap();
+    let run = train_into(&cfg, &dir.join("runs-table"), &[]);
+    let v = inspect_and_play(&run.join("model.json"));
+    assert_eq!(v["action_table"], serde_json::Value::Null, "a mixed table");
+    assert_eq!(v["actions"][7], serde_json::json!({"delta": 8}));
+    assert_eq!(
+        v["actions"][2],
+        serde_json::json!({"target_utilization": 0.8})
+    );
+    for (text_, want) in [
+        (
+            table_cfg(&mixed.replace("{ delta = 8 }", "{ delta = 99 }")),
+            "table[7]: delta 99",
+        ),
+        (
+            table_cfg(&mixed.replace(", { delta = 8 }]", "]")),
+            "table: the table has 7",
+        ),
+        (
+            body("table").replace("utilizations = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6]", ""),
+            "give the eight actions",
+        ),
+        (
+            table_cfg(mixed).replace("actions = \"table\"", "actions = \"deltas\""),
+            "table: only with actions = \"table\"",
+        ),
+    ] {
+        std::fs::write(&cfg, text_).unwrap();
+        let out = rlscale(&["train", "--config", &cfg.display().to_string()]);
+        assert_eq!(out.status.code(), Some(2));
+        let (_, stderr) = text(&out);
+        assert!(
+            stderr.contains("util.toml") && stderr.contains(want),
+            "want {want:?}: {stderr}"
         );
     }
 }

@@ -24,15 +24,19 @@ pub struct TrainConfig {
     /// Checkpoints kept.
     #[serde(default = "default_keep")]
     pub keep_checkpoints: usize,
-    /// The action table (`rlscale_core::ActionTable`): `deltas` (replica deltas −4…+8, the default)
-    /// or `utilization` (provision the 1-minute arrival rate at a target utilization of 0.95…0.4, or
-    /// hold). The exported model records it.
+    /// The action table (`rlscale_core::ActionTable`): `deltas` (replica deltas −4…+8, the default),
+    /// `utilization` (provision the 1-minute arrival rate at a target utilization of 0.95…0.4, or
+    /// hold), or `table` (the eight entries of `table`). The exported model records it.
     #[serde(default = "default_actions")]
     pub actions: String,
     /// With `actions = "utilization"`: the seven target utilizations, in (0.05, 1], replacing the
     /// default `[0.95, 0.9, 0.85, 0.75, 0.65, 0.55, 0.4]` (hold stays action 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utilizations: Option<Vec<f64>>,
+    /// With `actions = "table"`: the eight actions, each `{ delta = n }` or
+    /// `{ target_utilization = u }`, hold (`{ delta = 0 }`) at index 3; kinds may be mixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Vec<rlscale_core::ActionSpec>>,
     /// PPO hyperparameters (cleanrl's names).
     #[serde(default)]
     pub ppo: PpoConfig,
@@ -123,11 +127,30 @@ impl TrainConfig {
                 self.exp_name
             ));
         }
-        if ActionTable::by_name(&self.actions).is_none() {
-            return Err(format!(
-                "actions = {:?}: use \"deltas\" or \"utilization\"",
-                self.actions
-            ));
+        match (self.actions.as_str(), &self.table) {
+            ("table", None) => {
+                return Err("actions = \"table\": give the eight actions in `table`".into());
+            }
+            ("table", Some(t)) => {
+                ActionTable::from_entries(t).map_err(|e| {
+                    if e.index < t.len() {
+                        format!("table[{}]: {}", e.index, e.message)
+                    } else {
+                        format!("table: {}", e.message)
+                    }
+                })?;
+            }
+            (other, Some(_)) => {
+                return Err(format!(
+                    "table: only with actions = \"table\" (actions = {other:?})"
+                ));
+            }
+            (other, None) if ActionTable::by_name(other).is_none() => {
+                return Err(format!(
+                    "actions = {other:?}: use \"deltas\", \"utilization\" or \"table\""
+                ));
+            }
+            _ => {}
         }
         if let Some(u) = &self.utilizations {
             if self.actions != "utilization" {
@@ -170,9 +193,12 @@ impl TrainConfig {
         crate::simenv::check_mix(&self.mix)
     }
 
-    /// The action table named by `actions`, with `utilizations` when given (validated by
+    /// The action table named by `actions`, with `utilizations` when given, or `table` (validated by
     /// [`TrainConfig::validate`]; the delta table otherwise).
     pub fn action_table(&self) -> ActionTable {
+        if let Some(t) = self.table.as_deref().filter(|_| self.actions == "table") {
+            return ActionTable::from_entries(t).unwrap_or_else(|_| ActionTable::deltas());
+        }
         let mut table = ActionTable::by_name(&self.actions).unwrap_or_else(ActionTable::deltas);
         if let Some(u) = self
             .utilizations
