@@ -36,14 +36,11 @@ fn full_length_truncation_on_a_short_scenario() {
     let sc = load("azure-code-2023-8b-l4-v1", Overrides::default());
     let max = sc.file.max_episode_steps;
     let mut env = SimEnv::new(sc);
-    assert_eq!(
-        env.step(&Action::Index(3)).unwrap_err(),
-        EnvError::ResetNeeded
-    );
+    assert_eq!(env.step(&Action::Hold).unwrap_err(), EnvError::ResetNeeded);
     env.reset(Some(3));
     let mut steps = 0;
     loop {
-        let s = env.step(&Action::Index(3)).unwrap();
+        let s = env.step(&Action::Hold).unwrap();
         steps += 1;
         assert!(!s.terminated);
         if s.truncated {
@@ -52,7 +49,7 @@ fn full_length_truncation_on_a_short_scenario() {
     }
     assert_eq!(steps, max);
     assert_eq!(
-        env.step(&Action::Index(3)).unwrap_err(),
+        env.step(&Action::Hold).unwrap_err(),
         EnvError::EpisodeOver(max)
     );
 }
@@ -71,7 +68,9 @@ fn different_seeds_give_different_trajectories_and_same_seeds_the_same_numbers()
         env.reset(Some(seed));
         let mut rewards = Vec::new();
         loop {
-            let s = env.step(&Action::Index(4)).unwrap();
+            // +1 replica a step (the delta table's action 4), clamped at the bounds.
+            let up = env.last_info().unwrap().target_replicas + 1;
+            let s = env.step(&Action::Replicas(up)).unwrap();
             rewards.push(s.reward);
             if s.truncated {
                 break;

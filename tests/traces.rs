@@ -62,7 +62,7 @@ fn shipped_traces_replay_their_total_arrivals() {
         let mut env = rlscale_sim::SimEnv::new(sc);
         env.reset(Some(1));
         loop {
-            if env.step(&rlscale_core::Action::Index(3)).unwrap().truncated {
+            if env.step(&rlscale_core::Action::Hold).unwrap().truncated {
                 break;
             }
         }

@@ -81,8 +81,8 @@ fn validate(v: &Validation, policy: &PolicyChoice) -> Result<((f64, f64, f64), V
     ))
 }
 
-/// The selection score: the mean over episodes of `objective / default HPA's objective` on the same
-/// episode, so that every episode counts alike (a 70B scenario's dollars would drown an 8B one's).
+/// The mean over episodes of `objective / default HPA's objective` on the same episode, so that every
+/// episode counts alike (a 70B scenario's dollars would drown an 8B one's).
 fn ratio_to(episodes: &[f64], reference: &[f64]) -> f64 {
     let n = episodes.len().max(1) as f64;
     episodes
@@ -91,6 +91,24 @@ fn ratio_to(episodes: &[f64], reference: &[f64]) -> f64 {
         .map(|(o, h)| o / h.max(1e-9))
         .sum::<f64>()
         / n
+}
+
+/// Episodes where the network's objective is above default HPA's on the same episode: the bar's
+/// criterion (b) counts scenarios where a model loses to default HPA.
+fn losses_to(episodes: &[f64], reference: &[f64]) -> usize {
+    episodes
+        .iter()
+        .zip(reference)
+        .filter(|(o, h)| o > h)
+        .count()
+}
+
+/// The checkpoint selection score, lower is better: 100 per episode lost to default HPA, plus the
+/// mean ratio to its objective: (losses, mean ratio) in lexicographic order for any ratio under 100.
+/// A network that loses nowhere beats one that wins big on average and loses somewhere, as the bar
+/// judges.
+fn selection_score(episodes: &[f64], reference: &[f64]) -> f64 {
+    100.0 * losses_to(episodes, reference) as f64 + ratio_to(episodes, reference)
 }
 
 /// What validation compares against, computed once per run: default HPA's (objective $, SLO %,
@@ -243,6 +261,7 @@ pub fn run(args: Args) -> Result<()> {
             SimTrainEnv::new(mix.clone())
                 .with_actions(table)
                 .with_guardrails(cfg.guardrails)
+                .with_teacher(cfg.teacher)
         })
         .collect();
     let mut ppo = match checkpoint::latest(&ckpts)? {
@@ -396,21 +415,29 @@ pub fn run(args: Args) -> Result<()> {
                 };
                 let ((obj, slo, cost), per_episode) = validate(v, &choice)?;
                 let ratio = ratio_to(&per_episode, &hpa.episodes);
+                let losses = losses_to(&per_episode, &hpa.episodes);
+                let score = selection_score(&per_episode, &hpa.episodes);
                 line["charts/validation_objective_usd"] = serde_json::json!(obj);
                 line["charts/validation_slo_attainment_pct"] = serde_json::json!(slo);
                 line["charts/validation_cost_usd"] = serde_json::json!(cost);
                 line["charts/validation_objective_vs_hpa"] = serde_json::json!(ratio);
-                // The best network by the mean per-episode ratio to default HPA (lower is better).
+                line["charts/validation_losses_to_hpa"] = serde_json::json!(losses);
+                line["charts/validation_selection_score"] = serde_json::json!(score);
+                // The best network by the selection score (lower is better). A best.json written
+                // before the score existed has none: the first validation of a resumed run
+                // replaces it.
                 let better = best
                     .as_ref()
-                    .and_then(|b| b["objective_vs_hpa"].as_f64())
-                    .is_none_or(|b| ratio < b);
+                    .and_then(|b| b["selection_score"].as_f64())
+                    .is_none_or(|b| score < b);
                 if better {
                     let h = hpa.mean;
                     let info = serde_json::json!({
                         "iteration": s.iteration,
                         "global_step": s.global_step,
                         "objective_vs_hpa": ratio,
+                        "losses_to_hpa": losses,
+                        "selection_score": score,
                         "objective_usd": obj,
                         "slo_attainment_pct": slo,
                         "cost_usd": cost,

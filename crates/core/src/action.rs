@@ -176,18 +176,19 @@ impl ActionTable {
     }
 }
 
-/// What an environment is asked to do at one control step.
+/// What an environment is asked to do at one control step. A learned policy's output index means
+/// something only through its model's own [`ActionTable`] ([`ActionTable::apply`] turns it into a
+/// replica count from the snapshot it decided on), so an environment never sees an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Apply the delta at this index of [`ACTION_DELTAS`] to the current replica count (clamped to
-    /// `[min, max]`). A learned policy acts this way.
-    Index(usize),
-    /// Set the replica count (clamped to `[min, max]`). Rule-based policies act this way.
+    /// Keep the current target.
+    Hold,
+    /// Set the replica count (clamped to `[min, max]`).
     Replicas(u32),
 }
 
-/// The discrete action space with its replica bounds.
+/// The replica bounds every action is clamped to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionSpace {
     /// Fewest replicas any action may lead to.
@@ -217,12 +218,6 @@ impl ActionSpace {
         replicas.clamp(self.min_replicas, self.max_replicas)
     }
 
-    /// The replica count that action `index` leads to from `current`, clamped to the bounds.
-    /// An index outside the table holds.
-    pub fn apply_index(&self, current: u32, index: usize) -> u32 {
-        self.add(current, ACTION_DELTAS.get(index).copied().unwrap_or(0))
-    }
-
     /// `current + delta`, clamped to the bounds.
     pub fn add(&self, current: u32, delta: i32) -> u32 {
         let target = i64::from(current) + i64::from(delta);
@@ -232,21 +227,9 @@ impl ActionSpace {
     /// The replica count that `action` leads to from `current`.
     pub fn apply(&self, current: u32, action: Action) -> u32 {
         match action {
-            Action::Index(i) => self.apply_index(current, i),
+            Action::Hold => self.clamp(current),
             Action::Replicas(n) => self.clamp(n),
         }
-    }
-
-    /// Which actions are valid at `current`: hold always is; any other delta is valid when it moves the
-    /// count in its own direction once clamped (so every "down" action is masked at `min`, every "up"
-    /// action at `max`).
-    pub fn mask(&self, current: u32) -> [bool; N_ACTIONS] {
-        let current = self.clamp(current);
-        let mut m = [false; N_ACTIONS];
-        for (i, d) in ACTION_DELTAS.iter().enumerate() {
-            m[i] = *d == 0 || self.apply_index(current, i) != current;
-        }
-        m
     }
 }
 
@@ -263,18 +246,19 @@ mod tests {
     #[test]
     fn mask_at_bounds() {
         let s = ActionSpace::new(1, 10);
+        let t = ActionTable::deltas();
         assert_eq!(
-            s.mask(1),
+            t.mask(&s, 1),
             [false, false, false, true, true, true, true, true]
         );
         assert_eq!(
-            s.mask(10),
+            t.mask(&s, 10),
             [true, true, true, true, false, false, false, false]
         );
-        assert_eq!(s.mask(5), [true; N_ACTIONS]);
+        assert_eq!(t.mask(&s, 5), [true; N_ACTIONS]);
         // min == max: only hold.
         let fixed = ActionSpace::new(3, 3);
-        let m = fixed.mask(3);
+        let m = t.mask(&fixed, 3);
         assert_eq!(m.iter().filter(|v| **v).count(), 1);
         assert!(m[HOLD]);
     }
@@ -289,17 +273,25 @@ mod tests {
         }
     }
 
-    /// The delta table through `ActionTable` gives exactly `ActionSpace`'s mask and targets.
+    /// The delta table adds its delta to the clamped count, within the bounds; an index outside the
+    /// table holds; a masked-in action moves the count (or holds) and a masked-out one would not.
     #[test]
-    fn the_delta_table_matches_the_action_space() {
+    fn the_delta_table_adds_within_the_bounds() {
         let s = ActionSpace::new(1, 10);
         let t = ActionTable::deltas();
         let snap = MetricsSnapshot::idle(crate::SimTime(0.0), 3, profile());
         for cur in 0..=12 {
-            assert_eq!(t.mask(&s, cur), s.mask(cur), "cur {cur}");
-            for i in 0..=N_ACTIONS {
-                assert_eq!(t.apply(&s, cur, i, &snap), s.apply_index(s.clamp(cur), i));
+            let from = s.clamp(cur);
+            let mask = t.mask(&s, cur);
+            for (i, d) in ACTION_DELTAS.iter().enumerate() {
+                let to = t.apply(&s, cur, i, &snap);
+                assert_eq!(
+                    i64::from(to),
+                    (i64::from(from) + i64::from(*d)).clamp(1, 10)
+                );
+                assert_eq!(mask[i], i == HOLD || to != from, "cur {cur} action {i}");
             }
+            assert_eq!(t.apply(&s, cur, N_ACTIONS, &snap), from);
         }
         assert_eq!(t.name(), Some("deltas"));
     }
@@ -379,18 +371,11 @@ mod tests {
     #[test]
     fn apply_clamps() {
         let s = ActionSpace::new(1, 10);
-        assert_eq!(s.apply(2, Action::Index(0)), 1); // -4 from 2 clamps to 1
-        assert_eq!(s.apply(9, Action::Index(7)), 10); // +8 from 9 clamps to 10
-        assert_eq!(s.apply(5, Action::Index(HOLD)), 5);
-        assert_eq!(s.apply(5, Action::Index(99)), 5);
+        assert_eq!(s.apply(5, Action::Hold), 5);
+        assert_eq!(s.apply(12, Action::Hold), 10);
         assert_eq!(s.apply(5, Action::Replicas(0)), 1);
         assert_eq!(s.apply(5, Action::Replicas(50)), 10);
-        // Every masked-in action changes the count (or holds); every masked-out one would not move.
-        for cur in 1..=10 {
-            for (i, ok) in s.mask(cur).iter().enumerate() {
-                let moved = s.apply_index(cur, i) != cur;
-                assert_eq!(*ok, i == HOLD || moved, "cur {cur} action {i}");
-            }
-        }
+        assert_eq!(s.add(2, -4), 1);
+        assert_eq!(s.add(9, 8), 10);
     }
 }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, ActionSpace, N_ACTIONS};
+use crate::action::{Action, ActionSpace};
 use crate::features::{ObsSpace, Observation};
 use crate::snapshot::MetricsSnapshot;
 use crate::time::SimTime;
@@ -139,7 +139,7 @@ where
 {
     let mut a = make();
     let mut b = make();
-    match a.step(&Action::Index(crate::action::HOLD)) {
+    match a.step(&Action::Hold) {
         Err(EnvError::ResetNeeded) => {}
         other => {
             return Err(format!(
@@ -164,11 +164,22 @@ where
     let mut picker = SplitMix(seed);
     let mut current = info.target_replicas;
     for step in 1..=max {
-        let mask = a.action_space().mask(current);
-        let valid: Vec<usize> = (0..N_ACTIONS).filter(|i| mask[*i]).collect();
-        let action = Action::Index(valid[(picker.next() % valid.len() as u64) as usize]);
+        // Hold, or a random count within the bounds (and now and then one outside, clamped).
+        let bounds = *a.action_space();
+        let span = u64::from(bounds.max_replicas - bounds.min_replicas) + 3;
+        let action = match picker.next() % (span + 1) {
+            0 => Action::Hold,
+            k => Action::Replicas((u64::from(bounds.min_replicas) + k - 1) as u32),
+        };
         let sa = a.step(&action).map_err(|e| format!("step {step}: {e}"))?;
         let sb = b.step(&action).map_err(|e| format!("step {step}: {e}"))?;
+        let want = bounds.apply(current, action);
+        if sa.info.target_replicas != want {
+            return Err(format!(
+                "step {step}: {action:?} from {current} gave target {}, expected {want} (clamped to [{}, {}])",
+                sa.info.target_replicas, bounds.min_replicas, bounds.max_replicas
+            ));
+        }
         current = sa.info.target_replicas;
         if sa.obs != sb.obs || sa.reward.to_bits() != sb.reward.to_bits() || sa.info != sb.info {
             return Err(format!("same seed and actions diverged at step {step}"));
@@ -200,7 +211,7 @@ where
             return Err(format!("info.step = {} at step {step}", sa.info.step));
         }
     }
-    match a.step(&Action::Index(crate::action::HOLD)) {
+    match a.step(&Action::Hold) {
         Err(EnvError::EpisodeOver(_)) => {}
         other => {
             return Err(format!(

@@ -6,7 +6,8 @@
 //! - [`features`]: the ONE function [`features()`] that turns a snapshot into an [`Observation`], with its
 //!   fixed feature order ([`FEATURE_NAMES`]), schema version ([`OBS_SCHEMA_VERSION`]) and bounds ([`ObsSpace`]).
 //! - [`action`]: the action tables ([`ActionTable`]: replica deltas [`ACTION_DELTAS`], or demand-relative
-//!   target utilizations), [`Action`] and [`ActionSpace`] (mask at min/max).
+//!   target utilizations) with their mask at min/max, [`Action`] (hold or a replica count) and
+//!   [`ActionSpace`] (the bounds).
 //! - [`policy`]: the [`Policy`] trait and its [`Decision`].
 //! - [`env`]: the Gymnasium-like [`Env`] trait, [`Step`], [`StepInfo`] and the conformance check [`check_env`].
 //! - [`time`]: [`SimTime`], the time every control law receives as an argument.

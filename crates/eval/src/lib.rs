@@ -13,6 +13,7 @@
 
 pub mod matrix;
 pub mod oracle;
+pub mod planner;
 pub mod plot;
 pub mod policies;
 pub mod report;

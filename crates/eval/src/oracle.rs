@@ -277,8 +277,13 @@ pub struct OraclePolicy {
 impl OraclePolicy {
     /// Play `plan` on an episode starting at `start_unix_s` with steps of `interval_s`.
     pub fn new(plan: &Plan, start_unix_s: f64, interval_s: f64) -> Self {
+        Self::from_schedule(&plan.schedule, start_unix_s, interval_s)
+    }
+
+    /// Play `schedule` (one target per step) on an episode starting at `start_unix_s`.
+    pub fn from_schedule(schedule: &[u32], start_unix_s: f64, interval_s: f64) -> Self {
         OraclePolicy {
-            schedule: plan.schedule.clone().into(),
+            schedule: schedule.into(),
             start_unix_s,
             interval_s,
         }

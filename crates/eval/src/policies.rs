@@ -23,6 +23,7 @@ use rlscale_sim::Scenario;
 use serde::{Deserialize, Serialize};
 
 use crate::oracle::{self, OracleConfig, OraclePolicy};
+use crate::planner::{self, PlannerConfig};
 use crate::tune::TunedEntry;
 
 /// Errors naming what the user wrote.
@@ -157,6 +158,15 @@ pub enum PolicyChoice {
     },
     /// The hindsight schedule.
     Oracle(OracleConfig),
+    /// The hindsight planner's schedule (`planner`), searched against the simulator from the
+    /// heuristic plans and the schedules the rules play on the same episode: default HPA and every
+    /// tuned rule of `configs_dir` that covers the scenario.
+    Planner {
+        /// The search's knobs.
+        cfg: PlannerConfig,
+        /// Where the tuned rules' files are.
+        configs_dir: PathBuf,
+    },
     /// A trained model file (`model:PATH`), played by the runtime's model policy.
     Model {
         /// Label in tables (`model:PATH` as written).
@@ -168,12 +178,30 @@ pub enum PolicyChoice {
     },
 }
 
+/// The rules whose schedules the planner starts from (those whose files exist).
+const PLANNER_SEED_RULES: [&str; 8] = [
+    "hpa",
+    "hpa-tuned",
+    "keda-tuned",
+    "kpa-tuned",
+    "ray-tuned",
+    "apa-tuned",
+    "static-tuned",
+    "predictive-tuned",
+];
+
 impl PolicyChoice {
     /// Parse one name; named baseline files are looked up in `configs_dir`.
     pub fn parse(name: &str, configs_dir: &Path) -> Result<PolicyChoice, PolicyError> {
         let name = name.trim();
         if name == "oracle" {
             return Ok(PolicyChoice::Oracle(OracleConfig::default()));
+        }
+        if name == "planner" {
+            return Ok(PolicyChoice::Planner {
+                cfg: PlannerConfig::default(),
+                configs_dir: configs_dir.to_path_buf(),
+            });
         }
         let model_path = name
             .strip_prefix("model:")
@@ -250,6 +278,7 @@ impl PolicyChoice {
             PolicyChoice::Baseline { label, .. } => label.clone(),
             PolicyChoice::Named { label, .. } => label.clone(),
             PolicyChoice::Oracle(_) => "oracle".into(),
+            PolicyChoice::Planner { .. } => "planner".into(),
             PolicyChoice::Model { label, .. } => label.clone(),
         }
     }
@@ -273,7 +302,9 @@ impl PolicyChoice {
                     Some(file.base.with_knob(entry.value))
                 }
             }
-            PolicyChoice::Oracle(_) | PolicyChoice::Model { .. } => None,
+            PolicyChoice::Oracle(_) | PolicyChoice::Planner { .. } | PolicyChoice::Model { .. } => {
+                None
+            }
         })
     }
 
@@ -288,6 +319,26 @@ impl PolicyChoice {
             let plan = oracle::plan(scenario, seed, steps, *cfg);
             return Ok(Box::new(OraclePolicy::new(
                 &plan,
+                scenario.start_unix_s,
+                scenario.file.control_interval_s,
+            )));
+        }
+        if let PolicyChoice::Planner { cfg, configs_dir } = self {
+            // The rules' schedules on this episode: default HPA's always, a tuned rule's when its
+            // file is there and covers the scenario.
+            let mut seeds = Vec::new();
+            for rule in PLANNER_SEED_RULES {
+                let Ok(mut p) = PolicyChoice::parse(rule, configs_dir)
+                    .and_then(|c| c.build(scenario, seed, steps))
+                else {
+                    continue;
+                };
+                let (schedule, _) = planner::realized_schedule(scenario, &mut *p, seed, steps);
+                seeds.push((rule.to_string(), schedule));
+            }
+            let planned = planner::plan(scenario, seed, steps, *cfg, &seeds);
+            return Ok(Box::new(OraclePolicy::from_schedule(
+                &planned.schedule,
                 scenario.start_unix_s,
                 scenario.file.control_interval_s,
             )));

@@ -69,6 +69,18 @@ impl RateProcess {
         p
     }
 
+    /// A homogeneous Poisson process at `rate` requests/s whose requests carry the token means
+    /// `tokens` (the warm-up's: the rate and tokens of the episode's first segment).
+    fn constant(rate: f64, tokens: Option<(f64, f64)>) -> Self {
+        RateProcess {
+            arrivals: Arrivals::Generator(ArrivalSpec::Poisson { rps: rate }),
+            trace_offset_s: 0.0,
+            state: 0,
+            state_until: 0.0,
+            tokens,
+        }
+    }
+
     /// Token means `(input, output)` of the segment last returned, when the trace has them.
     pub fn tokens(&self) -> Option<(f64, f64)> {
         self.tokens
@@ -281,6 +293,26 @@ impl ArrivalStream {
             seg_end,
             rate: rate * multiplier,
         }
+    }
+
+    /// Poisson arrivals at `rate` requests/s at times in `[-duration_s, ∞)` (relative to the episode
+    /// start): the simulator's warm-up before the first decision.
+    pub fn warm_up(rate: f64, tokens: Option<(f64, f64)>, duration_s: f64) -> Self {
+        let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+        ArrivalStream {
+            process: RateProcess::constant(rate, tokens),
+            start_unix_s: 0.0,
+            multiplier: 1.0,
+            offset_s: duration_s,
+            t: 0.0,
+            seg_end: f64::INFINITY,
+            rate,
+        }
+    }
+
+    /// The arrival rate now (requests/s, the multiplier applied): the current segment's.
+    pub fn current_rate(&self) -> f64 {
+        self.rate
     }
 
     /// Token means of the segment the last arrival fell in (trace with token columns).

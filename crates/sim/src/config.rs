@@ -194,6 +194,17 @@ pub struct MetricsSpec {
     /// `now - staleness_s`.
     #[serde(default)]
     pub staleness_s: f64,
+    /// Seconds simulated before the first decision (default 300, the longest rate window), so that
+    /// the first snapshot already has full 1m/5m rate windows and a latency histogram, as a cluster's
+    /// Prometheus has when a controller starts. Arrivals during the warm-up come at the workload's
+    /// rate at the episode start, from streams of their own (the episode's requests are unchanged),
+    /// and nothing of it is billed or counted. 0 turns it off.
+    #[serde(default = "default_warmup")]
+    pub warmup_s: f64,
+}
+
+fn default_warmup() -> f64 {
+    300.0
 }
 
 impl Default for MetricsSpec {
@@ -202,6 +213,7 @@ impl Default for MetricsSpec {
             scrape_interval_s: default_interval(),
             noise_cv: 0.0,
             staleness_s: 0.0,
+            warmup_s: default_warmup(),
         }
     }
 }
@@ -846,6 +858,14 @@ impl Scenario {
                 path,
                 "metrics.staleness_s",
                 m.staleness_s,
+                "must be in [0, 3600]",
+            ));
+        }
+        if !(m.warmup_s.is_finite() && m.warmup_s >= 0.0 && m.warmup_s <= 3600.0) {
+            return Err(Error::invalid(
+                path,
+                "metrics.warmup_s",
+                m.warmup_s,
                 "must be in [0, 3600]",
             ));
         }

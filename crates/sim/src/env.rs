@@ -146,6 +146,7 @@ struct Scrapes {
     snapshots: VecDeque<MetricsSnapshot>,
 }
 
+#[derive(Clone)]
 struct State {
     t: f64,
     step: u64,
@@ -173,7 +174,10 @@ struct State {
     last_info: StepInfo,
 }
 
-/// The simulator, as a Gymnasium-like environment.
+/// The simulator, as a Gymnasium-like environment. A clone is a snapshot of the whole episode state
+/// (replicas, queue, random streams): stepping the clone and the original with the same actions
+/// gives the same numbers, which is what a hindsight planner's local search branches from.
+#[derive(Clone)]
 pub struct SimEnv {
     scenario: Arc<Scenario>,
     obs_space: ObsSpace,
@@ -194,6 +198,9 @@ const STREAM_SIZES: u64 = 2;
 const STREAM_LIFE: u64 = 3;
 const STREAM_NOISE: u64 = 4;
 const STREAM_EPISODE: u64 = 5;
+const STREAM_WARMUP_ARRIVALS: u64 = 6;
+const STREAM_WARMUP_SIZES: u64 = 7;
+const STREAM_WARMUP_NOISE: u64 = 8;
 
 fn stream(seed: u64, id: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
@@ -230,6 +237,14 @@ impl SimEnv {
             scenario,
             state: None,
         }
+    }
+
+    /// The arrival rate (requests/s, rate scale applied) at the start of the episode `seed` would
+    /// play: what a sizing of the initial fleet to the workload at its window offset reads. Draws
+    /// from a copy of the episode's arrival stream; the episode itself is unchanged.
+    pub fn initial_rate(&self, seed: u64) -> f64 {
+        let mut rng = stream(seed, STREAM_ARRIVALS);
+        self.arrival_stream(&mut rng).current_rate()
     }
 
     /// The scenario.
@@ -596,6 +611,54 @@ impl SimEnv {
         }
     }
 
+    /// When the warm-up starts: `-metrics.warmup_s`, rounded up to whole scrape intervals (0 without
+    /// a warm-up).
+    fn warmup_start(&self) -> f64 {
+        let m = &self.scenario.file.metrics;
+        -(m.warmup_s / m.scrape_interval_s).ceil() * m.scrape_interval_s
+    }
+
+    /// Run the warm-up, from [`SimEnv::warmup_start`] to 0: the initial replicas serve Poisson
+    /// arrivals at the workload's rate at the episode start, and Prometheus scrapes them, so that the
+    /// first decision sees full rate windows and latencies instead of an idle service. The warm-up
+    /// draws from random streams of its own (`seed`'s streams 6–8), so the episode's requests, sizes
+    /// and noise are those of a run without it ([`SimEnv::demand`] is unchanged), and its counters
+    /// are cleared at 0: requests still in flight then finish inside the episode and count there.
+    fn warm_up(&self, st: &mut State, seed: u64) {
+        let start = st.t;
+        if start >= 0.0 {
+            return;
+        }
+        let mut arrivals =
+            ArrivalStream::warm_up(st.stream.current_rate(), st.stream.tokens(), -start);
+        let mut rngs = [
+            stream(seed, STREAM_WARMUP_ARRIVALS),
+            stream(seed, STREAM_WARMUP_SIZES),
+            stream(seed, STREAM_WARMUP_NOISE),
+        ];
+        let swap = |st: &mut State, a: &mut ArrivalStream, r: &mut [ChaCha8Rng; 3]| {
+            std::mem::swap(&mut st.stream, a);
+            std::mem::swap(&mut st.rng_arrivals, &mut r[0]);
+            std::mem::swap(&mut st.rng_sizes, &mut r[1]);
+            std::mem::swap(&mut st.rng_noise, &mut r[2]);
+        };
+        swap(st, &mut arrivals, &mut rngs);
+        let first = st.next_arrival;
+        st.next_arrival = st.stream.next_arrival(&mut st.rng_arrivals);
+        let dt = self.scenario.file.metrics.scrape_interval_s;
+        let scrapes = (-start / dt).round() as u64;
+        for k in 1..scrapes {
+            self.advance(st, start + k as f64 * dt);
+            self.scrape(st);
+        }
+        self.advance(st, 0.0);
+        st.t = 0.0;
+        swap(st, &mut arrivals, &mut rngs);
+        st.next_arrival = first;
+        st.step_c = StepCounters::default();
+        st.totals = Totals::default();
+    }
+
     /// Record a scrape at the current time and return its snapshot.
     fn scrape(&self, st: &mut State) -> MetricsSnapshot {
         let spec = &self.scenario.file.metrics;
@@ -813,10 +876,13 @@ impl Env for SimEnv {
             },
         };
         st.next_arrival = st.stream.next_arrival(&mut st.rng_arrivals);
-        // The episode starts with `initial` replicas already Ready (and billed from t = 0).
+        // The episode starts with `initial` replicas already Ready (and billed from t = 0), serving
+        // the warm-up's requests from its start.
+        let warmup = self.warmup_start();
+        st.t = warmup;
         let g = self.gpus_per_replica();
         for _ in 0..self.scenario.file.replicas.initial {
-            let mut r = Replica::new(st.next_id, Phase::Ready, 0.0);
+            let mut r = Replica::new(st.next_id, Phase::Ready, warmup);
             r.billed_until = Some(0.0);
             st.next_id += 1;
             st.gpus_in_use += g;
@@ -827,6 +893,7 @@ impl Env for SimEnv {
             self.sync(&mut st, i);
         }
         st.target = self.scenario.file.replicas.initial;
+        self.warm_up(&mut st, seed);
         self.scrape(&mut st);
         let snap = self.visible_snapshot(&st);
         let info = self.info(&st, snap, false);

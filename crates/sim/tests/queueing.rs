@@ -84,7 +84,7 @@ fn run_batches(sc: Arc<Scenario>, seed: u64, batches: u64) -> Vec<(f64, f64, f64
     let mut out = Vec::new();
     let mut prev = env.totals().unwrap().clone();
     for step in 1..=steps {
-        env.step(&Action::Index(3)).unwrap();
+        env.step(&Action::Hold).unwrap();
         if step % per == 0 {
             let t = env.totals().unwrap().clone();
             let admitted = (t.admitted - prev.admitted) as f64;

@@ -275,6 +275,8 @@ mod tests {
             norm_reward: true,
             // Per-task scales travel in the checkpoint too (CartPole is one task).
             norm_reward_per_task: true,
+            // And the return statistics' horizon.
+            norm_reward_horizon: Some(1000),
             ..PpoConfig::default()
         }
     }

@@ -49,6 +49,11 @@ pub trait TrainEnv: Send {
     fn task(&self) -> usize {
         0
     }
+    /// A teacher's action for the current state, when the env has one (the imitation term of
+    /// `bc_coef` learns it). None: no label here.
+    fn teacher_action(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A finished episode.
@@ -158,6 +163,11 @@ impl<E: TrainEnv> VecEnv<E> {
     /// The task of every env's current episode.
     pub fn tasks(&self) -> Vec<usize> {
         self.slots.iter().map(|s| s.env.task()).collect()
+    }
+
+    /// The teacher's action for every env's current state (see [`TrainEnv::teacher_action`]).
+    pub fn teacher_actions(&self) -> Vec<Option<usize>> {
+        self.slots.iter().map(|s| s.env.teacher_action()).collect()
     }
 
     /// The action masks of every env.

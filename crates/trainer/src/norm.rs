@@ -91,6 +91,9 @@ pub struct RewardScaler {
     /// demand.
     #[serde(default)]
     pub task_stats: Vec<RunningMeanStd>,
+    /// Most samples the statistics weigh ([`RewardScaler::with_horizon`]); None: all.
+    #[serde(default)]
+    pub horizon: Option<u64>,
 }
 
 impl RewardScaler {
@@ -101,6 +104,22 @@ impl RewardScaler {
             returns: vec![0.0; n_envs],
             gamma,
             task_stats: Vec::new(),
+            horizon: None,
+        }
+    }
+
+    /// Weigh at most `horizon` samples: before each update the statistics' count is capped there, so
+    /// a sample's weight decays by `h / (h + b)` with every batch of `b` after it, an exponential
+    /// moving average with a time constant of about `h` samples. The scale then follows the
+    /// policy's current returns instead of remembering the untrained policy's forever.
+    pub fn with_horizon(mut self, horizon: Option<u64>) -> Self {
+        self.horizon = horizon;
+        self
+    }
+
+    fn forget(&self, stats: &mut RunningMeanStd) {
+        if let Some(h) = self.horizon {
+            stats.count = stats.count.min(h as f64);
         }
     }
 
@@ -113,6 +132,10 @@ impl RewardScaler {
             let t = tasks.get(i).copied().unwrap_or(0);
             if self.task_stats.len() <= t {
                 self.task_stats.resize(t + 1, RunningMeanStd::new(1));
+            }
+            if let Some(h) = self.horizon {
+                let c = &mut self.task_stats[t].count;
+                *c = c.min(h as f64);
             }
             let st = &mut self.task_stats[t];
             st.update(&[vec![*g as f32]]);
@@ -132,7 +155,10 @@ impl RewardScaler {
             *g = *g * self.gamma + f64::from(r);
         }
         let batch: Vec<Vec<f32>> = self.returns.iter().map(|&g| vec![g as f32]).collect();
-        self.stats.update(&batch);
+        let mut stats = std::mem::replace(&mut self.stats, RunningMeanStd::new(1));
+        self.forget(&mut stats);
+        stats.update(&batch);
+        self.stats = stats;
         let sd = (self.stats.var[0] + EPSILON).sqrt();
         for r in rewards.iter_mut() {
             *r = (f64::from(*r) / sd).clamp(-CLIP, CLIP) as f32;
@@ -204,6 +230,39 @@ mod tests {
         let z = rms.normalize(&[49.5, 1e9]);
         assert!(z[0].abs() < 1e-3);
         assert_eq!(z[1], CLIP as f32);
+    }
+
+    /// With a horizon the scale forgets: after 1000 rewards of ±100 and 4000 of ±1, the cumulative
+    /// scale still remembers the ±100 era (std ≈ 45); a 200-sample horizon has forgotten it.
+    #[test]
+    fn a_horizon_forgets_early_returns() {
+        let run = |horizon: Option<u64>| {
+            let mut s = RewardScaler::new(1, 0.0).with_horizon(horizon);
+            let mut last = 0.0;
+            for k in 0..5000 {
+                let a = if k < 1000 { 100.0 } else { 1.0 };
+                let mut r = [if k % 2 == 0 { a } else { -a }];
+                s.scale(&mut r, &[false]);
+                last = r[0];
+            }
+            last.abs()
+        };
+        let cumulative = run(None);
+        assert!(cumulative < 0.05, "{cumulative}");
+        let windowed = run(Some(200));
+        assert!((windowed - 1.0).abs() < 0.05, "{windowed}");
+        let per_task = {
+            let mut s = RewardScaler::new(1, 0.0).with_horizon(Some(200));
+            let mut last = 0.0;
+            for k in 0..5000 {
+                let a = if k < 1000 { 100.0 } else { 1.0 };
+                let mut r = [if k % 2 == 0 { a } else { -a }];
+                s.scale_per_task(&mut r, &[false], &[0]);
+                last = r[0];
+            }
+            last.abs()
+        };
+        assert!((per_task - 1.0).abs() < 0.05, "{per_task}");
     }
 
     #[test]

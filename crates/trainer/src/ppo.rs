@@ -80,6 +80,27 @@ pub struct PpoConfig {
     /// one for all.
     #[serde(default)]
     pub norm_reward_per_task: bool,
+    /// With `norm_reward`: the return statistics weigh at most this many samples (one per env and
+    /// step), older ones fading exponentially, so that the scale forgets the untrained policy's
+    /// disasters. None (cleanrl's, Gymnasium's): every sample since the start counts alike.
+    #[serde(default)]
+    pub norm_reward_horizon: Option<u64>,
+    /// Weight of the imitation term: the cross-entropy of the policy against the env's teacher
+    /// action ([`TrainEnv::teacher_action`]) on the states the learner visits (DAgger's relabelling),
+    /// added to the PPO loss. 0 (default): none.
+    #[serde(default)]
+    pub bc_coef: f64,
+    /// The imitation weight anneals linearly from `bc_coef` to 0 over this share of the iterations.
+    #[serde(default = "default_bc_anneal")]
+    pub bc_anneal_frac: f64,
+    /// The first iterations train on imitation only (with the value loss, so that the critic is
+    /// ready when PPO starts): a behaviour-cloning warm start. 0 (default): none.
+    #[serde(default)]
+    pub bc_only_iterations: u64,
+}
+
+fn default_bc_anneal() -> f64 {
+    0.5
 }
 
 impl Default for PpoConfig {
@@ -106,6 +127,10 @@ impl Default for PpoConfig {
             norm_obs: false,
             norm_reward: false,
             norm_reward_per_task: false,
+            norm_reward_horizon: None,
+            bc_coef: 0.0,
+            bc_anneal_frac: default_bc_anneal(),
+            bc_only_iterations: 0,
         }
     }
 }
@@ -114,6 +139,16 @@ impl PpoConfig {
     /// `num_envs × num_steps`.
     pub fn batch_size(&self) -> usize {
         self.num_envs.saturating_mul(self.num_steps)
+    }
+
+    /// The imitation weight at iteration `iteration` (from 1): `bc_coef`, annealed linearly to 0
+    /// over `bc_anneal_frac` of the iterations.
+    pub fn bc_weight(&self, iteration: u64) -> f64 {
+        if self.bc_coef == 0.0 {
+            return 0.0;
+        }
+        let span = (self.bc_anneal_frac * self.num_iterations() as f64).max(1.0);
+        self.bc_coef * (1.0 - (iteration.saturating_sub(1)) as f64 / span).max(0.0)
     }
 
     /// `batch_size / num_minibatches`.
@@ -198,6 +233,35 @@ impl PpoConfig {
                 "norm_reward_per_task",
                 "true".into(),
                 "needs norm_reward = true",
+            );
+        }
+        if let Some(h) = self.norm_reward_horizon
+            && (h == 0 || !self.norm_reward)
+        {
+            return bad(
+                "norm_reward_horizon",
+                h.to_string(),
+                "needs norm_reward = true and a horizon > 0",
+            );
+        }
+        if !(self.bc_coef.is_finite() && self.bc_coef >= 0.0) {
+            return bad("bc_coef", self.bc_coef.to_string(), "must be a number >= 0");
+        }
+        if !(self.bc_anneal_frac.is_finite()
+            && self.bc_anneal_frac > 0.0
+            && self.bc_anneal_frac <= 1.0)
+        {
+            return bad(
+                "bc_anneal_frac",
+                self.bc_anneal_frac.to_string(),
+                "must be a number in (0, 1]",
+            );
+        }
+        if self.bc_only_iterations > 0 && self.bc_coef == 0.0 {
+            return bad(
+                "bc_only_iterations",
+                self.bc_only_iterations.to_string(),
+                "needs bc_coef > 0",
             );
         }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
@@ -291,6 +355,13 @@ pub struct IterStats {
     pub sps: f64,
     /// Seconds spent in the update (the rest is rollout).
     pub update_s: f64,
+    /// `charts/bc_coef`: the imitation weight this iteration (0 without a teacher).
+    pub bc_coef: f64,
+    /// `losses/bc_loss`: the cross-entropy against the teacher on the last minibatch.
+    pub bc_loss: f64,
+    /// `charts/bc_agreement`: share of the last minibatch's labelled states where the policy's
+    /// greedy action is the teacher's (NaN without labels).
+    pub bc_agreement: f64,
     /// Episodes that ended during the rollout.
     #[serde(skip)]
     pub episodes: Vec<EpisodeEnd>,
@@ -462,7 +533,8 @@ impl<E: TrainEnv> Ppo<E> {
             obs_rms.update(&next_obs);
         }
         Ok(Ppo {
-            reward_scaler: RewardScaler::new(cfg.num_envs, cfg.gamma),
+            reward_scaler: RewardScaler::new(cfg.num_envs, cfg.gamma)
+                .with_horizon(cfg.norm_reward_horizon),
             next_done: vec![0.0; cfg.num_envs],
             cfg,
             envs,
@@ -556,6 +628,10 @@ impl<E: TrainEnv> Ppo<E> {
         let mut rewards = Vec::with_capacity(b);
         let mut dones = Vec::with_capacity(b);
         let mut values = Vec::with_capacity(b);
+        // The teacher's action for each stored state, -1 where there is none.
+        let bc = cfg.bc_weight(self.iteration);
+        let bc_only = self.iteration <= cfg.bc_only_iterations;
+        let mut teacher: Vec<i64> = Vec::with_capacity(if bc > 0.0 { b } else { 0 });
         let mut episodes = Vec::new();
 
         // Rollout, on a copy of the network without the autodiff graph.
@@ -578,6 +654,14 @@ impl<E: TrainEnv> Ppo<E> {
                 act.push(a);
                 logprobs.push(lp);
                 masks.extend(mask[e].iter().map(|&m| if m { 0.0 } else { MASKED_LOGIT }));
+            }
+            if bc > 0.0 {
+                teacher.extend(self.envs.teacher_actions().iter().zip(&mask).map(
+                    |(t, m)| match t {
+                        Some(a) if m.get(*a).copied().unwrap_or(false) => *a as i64,
+                        _ => -1,
+                    },
+                ));
             }
             obs.extend_from_slice(&x);
             dones.extend_from_slice(&self.next_done);
@@ -646,6 +730,9 @@ impl<E: TrainEnv> Ppo<E> {
         let mut idx: Vec<usize> = (0..b).collect();
         let mut clipfracs = Vec::new();
         let (mut pg_l, mut v_l, mut ent_l, mut old_kl, mut kl) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut bc_l, mut bc_agree) = (0.0, f64::NAN);
+        // The stored logits already carry the mask (masked actions at MASKED_LOGIT).
+        let all_valid = vec![true; na];
         let c = cfg.clip_coef as f32;
         'epochs: for _ in 0..cfg.update_epochs {
             idx.shuffle(&mut self.rng);
@@ -682,7 +769,7 @@ impl<E: TrainEnv> Ppo<E> {
                 let logp_all = log_softmax(logits, 1);
                 let a_idx = Tensor::<2, Int>::from_data(TensorData::new(g_act, [m, 1]), d);
                 let newlogprob = logp_all.clone().gather(1, a_idx).reshape([m]);
-                let entropy = (logp_all.clone().exp() * logp_all)
+                let entropy = (logp_all.clone().exp() * logp_all.clone())
                     .sum_dim(1)
                     .neg()
                     .reshape([m]);
@@ -725,8 +812,43 @@ impl<E: TrainEnv> Ppo<E> {
                 pg_l = f64::from(pg_loss.clone().into_scalar::<f32>());
                 v_l = f64::from(v_loss.clone().into_scalar::<f32>());
                 ent_l = f64::from(entropy_loss.clone().into_scalar::<f32>());
-                let loss = pg_loss - entropy_loss.mul_scalar(cfg.ent_coef as f32)
-                    + v_loss.mul_scalar(cfg.vf_coef as f32);
+                let mut loss = if bc_only {
+                    v_loss.mul_scalar(cfg.vf_coef as f32)
+                } else {
+                    pg_loss - entropy_loss.mul_scalar(cfg.ent_coef as f32)
+                        + v_loss.mul_scalar(cfg.vf_coef as f32)
+                };
+                if bc > 0.0 {
+                    // Cross-entropy against the teacher on the labelled rows: a one-hot weight
+                    // matrix (1 / labelled rows at the teacher's action) times the log-probabilities.
+                    let labels: Vec<i64> = chunk.iter().map(|&i| teacher[i]).collect();
+                    let labelled = labels.iter().filter(|&&a| a >= 0).count();
+                    if labelled > 0 {
+                        let mut w = vec![0.0f32; m * na];
+                        for (row, &a) in labels.iter().enumerate() {
+                            if a >= 0 {
+                                w[row * na + a as usize] = 1.0 / labelled as f32;
+                            }
+                        }
+                        let ce = (logp_all.clone() * tensor2(w, m, na, d)).sum().neg();
+                        bc_l = f64::from(ce.clone().into_scalar::<f32>());
+                        let lp = logp_all
+                            .clone()
+                            .into_data()
+                            .try_to_vec::<f32>()
+                            .expect("f32");
+                        let agree = labels
+                            .iter()
+                            .enumerate()
+                            .filter(|&(row, &a)| {
+                                let row_lp = &lp[row * na..(row + 1) * na];
+                                a >= 0 && argmax_masked(row_lp, &all_valid) == a as usize
+                            })
+                            .count();
+                        bc_agree = agree as f64 / labelled as f64;
+                        loss = loss + ce.mul_scalar(bc as f32);
+                    }
+                }
                 let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
                 clip_grad_norm(&self.model, &mut grads, cfg.max_grad_norm);
                 self.model = self.optim.step(lr, self.model.clone(), grads);
@@ -770,6 +892,9 @@ impl<E: TrainEnv> Ppo<E> {
             explained_variance,
             sps: (self.global_step - self.steps_at_start) as f64 / elapsed,
             update_s,
+            bc_coef: bc,
+            bc_loss: bc_l,
+            bc_agreement: bc_agree,
             episodes,
         }
     }

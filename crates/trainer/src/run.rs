@@ -37,6 +37,10 @@ pub struct TrainConfig {
     /// `{ target_utilization = u }`, hold (`{ delta = 0 }`) at index 3; kinds may be mixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<Vec<rlscale_core::ActionSpec>>,
+    /// The teacher whose actions the imitation term (`ppo.bc_coef`) learns: `oracle` or `planner`
+    /// (`crate::simenv::Teacher`). Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<crate::simenv::Teacher>,
     /// PPO hyperparameters (cleanrl's names).
     #[serde(default)]
     pub ppo: PpoConfig,
@@ -126,6 +130,18 @@ impl TrainConfig {
                 "exp_name = {:?}: use letters, digits, - and _",
                 self.exp_name
             ));
+        }
+        match (self.teacher, self.ppo.bc_coef > 0.0) {
+            (Some(_), false) => {
+                return Err("teacher: needs ppo.bc_coef > 0 (the imitation term's weight)".into());
+            }
+            (None, true) => {
+                return Err(format!(
+                    "ppo.bc_coef = {}: needs a teacher (teacher = \"oracle\" or \"planner\")",
+                    self.ppo.bc_coef
+                ));
+            }
+            _ => {}
         }
         match (self.actions.as_str(), &self.table) {
             ("table", None) => {
@@ -255,7 +271,7 @@ pub fn metrics_line(s: &IterStats) -> serde_json::Value {
             serde_json::Value::Null
         }
     };
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "global_step": s.global_step,
         "iteration": s.iteration,
         "charts/episodic_return": mean(&|e| e.ret),
@@ -273,7 +289,14 @@ pub fn metrics_line(s: &IterStats) -> serde_json::Value {
         "losses/approx_kl": num(s.approx_kl),
         "losses/clipfrac": num(s.clipfrac),
         "losses/explained_variance": num(s.explained_variance),
-    })
+    });
+    // The imitation term's figures, only in runs that have one.
+    if s.bc_coef > 0.0 {
+        line["charts/bc_coef"] = num(s.bc_coef);
+        line["losses/bc_loss"] = num(s.bc_loss);
+        line["charts/bc_agreement"] = num(s.bc_agreement);
+    }
+    line
 }
 
 /// The model file of the learner's current network, with the action table its outputs index and

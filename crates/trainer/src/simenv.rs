@@ -76,6 +76,22 @@ fn unit_range() -> [f64; 2] {
     [1.0, 1.0]
 }
 
+/// Who labels the states a learner visits with an action to imitate (`teacher` in a train config):
+/// a hindsight plan of the episode being played, made at its reset from the episode's own seed and
+/// variant. The label at step `k` is the table action whose target comes closest to the plan's
+/// target for step `k`, from where the learner is: the plan is open-loop, so relabelling the
+/// learner's own states (DAgger) costs nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Teacher {
+    /// The heuristic hindsight plan (`rlscale_eval::oracle::plan`): one pass over the episode's
+    /// requests, no simulation.
+    Oracle,
+    /// The hindsight planner (`rlscale_eval::planner::plan`, one pass of its local search): about
+    /// twenty simulations of the episode per reset.
+    Planner,
+}
+
 /// A scenario variant an episode ran on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
@@ -104,6 +120,11 @@ pub struct SimTrainEnv {
     /// The last snapshot (what the guardrails read, as a runtime would).
     last: Option<MetricsSnapshot>,
     notes: Vec<rlscale_runtime::Note>,
+    teacher: Option<Teacher>,
+    /// The teacher's plan of the current episode: a target per step.
+    plan: Vec<u32>,
+    /// Steps taken in the current episode.
+    steps: usize,
 }
 
 impl SimTrainEnv {
@@ -120,7 +141,26 @@ impl SimTrainEnv {
             guard: None,
             last: None,
             notes: Vec::new(),
+            teacher: None,
+            plan: Vec::new(),
+            steps: 0,
         }
+    }
+
+    /// Label every state with `teacher`'s action ([`TrainEnv::teacher_action`]).
+    pub fn with_teacher(mut self, teacher: Option<Teacher>) -> Self {
+        self.teacher = teacher;
+        self
+    }
+
+    /// The current target replica count.
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+
+    /// The teacher's plan of the current episode (empty without a teacher).
+    pub fn plan(&self) -> &[u32] {
+        &self.plan
     }
 
     /// Index `table` with the policy's actions instead of the delta table.
@@ -210,6 +250,25 @@ pub fn load_variant(mix: &[MixEntry], v: &Variant) -> Result<Scenario, rlscale_s
     Ok(sc)
 }
 
+/// Utilization of the replicas' capacity at which a training episode's initial fleet is sized.
+pub const START_UTILIZATION: f64 = 0.7;
+
+/// `sc` with its initial fleet sized to the workload where the episode starts (its window offset and
+/// rate scale): `ceil(rate / (capacity × START_UTILIZATION))` replicas, within the bounds. A file's
+/// `replicas.initial` is written for the start of its own timeline; an episode that starts at a peak
+/// with the trough's fleet opens with violations no policy could avoid, which only adds variance to
+/// the returns.
+pub fn start_near_need(mut sc: Scenario, sim_seed: u64) -> Scenario {
+    let rate = SimEnv::new(Arc::new(sc.clone())).initial_rate(sim_seed);
+    let cap = sc.service_profile().capacity_rps * START_UTILIZATION;
+    let r = &mut sc.file.replicas;
+    if rate.is_finite() && cap > 0.0 {
+        let need = (rate / cap).ceil().min(f64::from(r.max));
+        r.initial = (need as u32).clamp(r.min, r.max);
+    }
+    sc
+}
+
 /// Check that every entry of `mix` loads at its extremes, so that training never meets a bad file.
 pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
     if mix.is_empty() {
@@ -273,11 +332,29 @@ impl TrainEnv for SimTrainEnv {
         // check_mix loaded every entry at both extremes; a failure here is a file changed under us.
         let sc = load_variant(&self.mix, &v)
             .unwrap_or_else(|e| panic!("scenario changed on disk during training: {e}"));
+        let sim_seed = rng.random();
+        let sc = start_near_need(sc, sim_seed);
         let r = sc.file.replicas;
         self.space = ActionSpace::new(r.min, r.max);
         self.target = r.initial;
-        let mut env = SimEnv::new(Arc::new(sc));
-        let (obs, info) = env.reset(Some(rng.random()));
+        let sc = Arc::new(sc);
+        let steps = sc.file.max_episode_steps;
+        self.plan = match self.teacher {
+            None => Vec::new(),
+            Some(Teacher::Oracle) => {
+                rlscale_eval::oracle::plan(&sc, sim_seed, steps, Default::default()).schedule
+            }
+            Some(Teacher::Planner) => {
+                let cfg = rlscale_eval::planner::PlannerConfig {
+                    passes: 1,
+                    ..Default::default()
+                };
+                rlscale_eval::planner::plan(&sc, sim_seed, steps, cfg, &[]).schedule
+            }
+        };
+        self.steps = 0;
+        let mut env = SimEnv::new(sc);
+        let (obs, info) = env.reset(Some(sim_seed));
         self.target = info.target_replicas;
         self.guard = self.rails.map(|g| Guard::new(g, r.min, r.max));
         self.last = Some(info.snapshot);
@@ -307,6 +384,7 @@ impl TrainEnv for SimTrainEnv {
             .expect("the vector env resets ended episodes");
         self.target = s.info.target_replicas;
         self.last = Some(s.info.snapshot);
+        self.steps += 1;
         Transition {
             obs: s.obs.0.to_vec(),
             reward: s.reward as f32,
@@ -321,6 +399,17 @@ impl TrainEnv for SimTrainEnv {
 
     fn task(&self) -> usize {
         self.variant.as_ref().map_or(0, |v| v.entry)
+    }
+
+    fn teacher_action(&self) -> Option<usize> {
+        let want = *self.plan.get(self.steps)?;
+        let snap = self.last.as_ref()?;
+        let mask = self.table.mask(&self.space, self.target);
+        // The valid action whose target is nearest the plan's; ties to the smallest move.
+        (0..N_ACTIONS).filter(|&a| mask[a]).min_by_key(|&a| {
+            let to = self.table.apply(&self.space, self.target, a, snap);
+            (to.abs_diff(want), to.abs_diff(self.target))
+        })
     }
 
     fn episode_stats(&self) -> Vec<(&'static str, f64)> {
@@ -381,7 +470,7 @@ mod tests {
                     .max(base.initial)
             );
             // The mask enforces it: from the ceiling, no up-action is valid.
-            let at_max = env.space.mask(max);
+            let at_max = ActionTable::deltas().mask(&env.space, max);
             assert!(
                 rlscale_core::ACTION_DELTAS
                     .iter()
@@ -451,6 +540,65 @@ mod tests {
         .into();
         let e = check_mix(&bad).unwrap_err();
         assert!(e.contains("mix[0].price_scale = [2, 1]"), "{e}");
+    }
+
+    /// An episode's initial fleet is sized to the workload where it starts: diurnal-8b (mean 60
+    /// req/s, ±60 % daily, peak at 18:00, 3 req/s per replica) opens with ~15 replicas at 06:00 and
+    /// ~43 at 18:00, not the file's 20 at both, and the first snapshot shows them all ready.
+    #[test]
+    fn episodes_start_near_the_need_at_their_offset() {
+        let diurnal =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../envs/diurnal-8b-l4-v1.toml");
+        let mix = vec![MixEntry::new(&diurnal, 8)];
+        let at = |hour: f64, rate_scale: f64| {
+            let v = Variant {
+                entry: 0,
+                offset_s: hour * 3600.0,
+                rate_scale,
+                profile: ProfileScale::default(),
+                max_replicas_scale: 1.0,
+            };
+            let sc = load_variant(&mix, &v).unwrap();
+            assert_eq!(sc.file.replicas.initial, 20, "the file's");
+            let cap = sc.service_profile().capacity_rps;
+            let rate = SimEnv::new(Arc::new(sc.clone())).initial_rate(5);
+            let sized = start_near_need(sc, 5);
+            let n = sized.file.replicas.initial;
+            assert_eq!(
+                n,
+                (rate / (cap * START_UTILIZATION)).ceil() as u32,
+                "{rate}"
+            );
+            (n, rate)
+        };
+        let (trough, r0) = at(6.0, 1.0);
+        let (peak, r1) = at(18.0, 1.0);
+        assert!(r1 > 2.0 * r0, "{r0} {r1}");
+        assert!((10..=20).contains(&trough), "{trough}");
+        assert!((35..=50).contains(&peak), "{peak}");
+        // The rate scale counts too.
+        let (scaled, _) = at(18.0, 1.4);
+        assert!(scaled > peak, "{scaled} {peak}");
+        // Through the env: the reset's snapshot shows a fleet sized to the rate it saw.
+        let mut env = SimTrainEnv::new(
+            vec![MixEntry {
+                max_offset_s: 86_400.0,
+                ..MixEntry::new(&diurnal, 8)
+            }]
+            .into(),
+        );
+        let mut fleets = std::collections::BTreeSet::new();
+        for seed in 0..8 {
+            env.reset(seed);
+            let snap = env.last.unwrap();
+            let need = snap.arrival_rate_1m / (snap.profile.capacity_rps * START_UTILIZATION);
+            assert!(
+                (f64::from(snap.ready_replicas) - need).abs() <= 0.25 * need + 2.0,
+                "{snap:?}"
+            );
+            fleets.insert(snap.ready_replicas);
+        }
+        assert!(fleets.len() >= 4, "{fleets:?}");
     }
 
     /// With guardrails, the env applies them to the policy's actions as the runtime would.

@@ -334,11 +334,12 @@ pub fn build_scenario(
             scrape_interval_s: scrape,
             noise_cv: 0.0,
             staleness_s: 0.0,
+            ..MetricsSpec::default()
         },
         cluster: ClusterSpec::default(),
     };
     assumptions.push(format!(
-        "Scenario: {steps} decisions every {ci} s from {} ({:.2} h), bounds [{min}, {max}], starting with {initial} ready replica(s) (the first decision's current replicas), no GPU limit or stockout, Prometheus scraping every {scrape} s without noise or staleness.",
+        "Scenario: {steps} decisions every {ci} s from {} ({:.2} h), bounds [{min}, {max}], starting with {initial} ready replica(s) (the first decision's current replicas), no GPU limit or stockout, Prometheus scraping every {scrape} s without noise or staleness, its rate windows warmed up for 5 min at the first rate before the first decision.",
         SimTime(t0).rfc3339(),
         steps as f64 * ci / 3600.0
     ));
