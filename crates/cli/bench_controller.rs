@@ -51,7 +51,7 @@ use kube::CustomResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use rlscale_controller::RLAutoscaler;
 use rlscale_controller::controller::wall_clock;
-use rlscale_controller::crd::Field;
+use rlscale_controller::crd::{Field, POD_NAME_SUFFIX};
 use rlscale_eval::shadow::log::parse_time;
 use rlscale_testenv::TestApiServer;
 use serde::{Deserialize, Serialize};
@@ -244,7 +244,9 @@ impl Responder {
             let n = query[i..].find(end)?;
             Some(&query[i..i + n])
         };
-        let (Some(ns), Some(target)) = (between("namespace=\"", "\""), between("pod=~\"", "-.*\""))
+        let pod_end = format!("{POD_NAME_SUFFIX}\"");
+        let (Some(ns), Some(target)) =
+            (between("namespace=\"", "\""), between("pod=~\"", &pod_end))
         else {
             return Err(format!("not a default rlscale query: {query}"));
         };

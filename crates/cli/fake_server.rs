@@ -6,8 +6,9 @@
 //! 2. steps the simulator one control interval with that target (arrivals, queue, cold starts);
 //! 3. writes the Deployment's `status` (`replicas`, `readyReplicas`, `updatedReplicas`,
 //!    `availableReplicas`), as the Deployment controller and kubelet would;
-//! 4. serves `/metrics` in Prometheus text format, one series per ready pod (`pod="<deployment>-<i>"`,
-//!    `namespace`, `model_name`), with vLLM's names (`vllm:num_requests_waiting`,
+//! 4. serves `/metrics` in Prometheus text format, one series per ready pod (`pod`, named as
+//!    Kubernetes names a Deployment's pods, `<deployment>-<pod-template-hash>-<5 chars>`, see
+//!    [`pod_names`]; `namespace`, `model_name`), with vLLM's names (`vllm:num_requests_waiting`,
 //!    `vllm:num_requests_running`, `vllm:kv_cache_usage_perc`, `vllm:request_success_total`,
 //!    `vllm:e2e_request_latency_seconds` histogram) and the DCGM exporter's `DCGM_FI_DEV_GPU_UTIL` (%).
 //!
@@ -76,12 +77,62 @@ struct State {
     latency_sum: Vec<f64>,
 }
 
+/// The alphabet of Kubernetes' generated name parts (`k8s.io/apimachinery/pkg/util/rand`): no vowels,
+/// no `0`, `1`, `3`, so that no word is spelled.
+const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// FNV-1a, 32 bits.
+fn fnv32a(bytes: impl IntoIterator<Item = u8>) -> u32 {
+    bytes.into_iter().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The names of the first `n` pods of Deployment `ns/deployment`, as Kubernetes names them:
+/// `<deployment>-<pod-template-hash>-<5 chars>`. Deterministic (a stand-in has no ReplicaSet).
+///
+/// - The hash is what the Deployment controller computes, `rand.SafeEncodeString` of the decimal
+///   FNV-32a hash (here of `ns/deployment`, Kubernetes hashes the pod template): up to 10
+///   characters, usually 9 or 10.
+/// - The suffix (the API server's `generateName`, 5 random characters of [`ALPHANUMS`]) is pod `i`'s
+///   index through a bijection of `0..27^5`, so that the names are distinct and the same every run.
+pub(crate) fn pod_names(ns: &str, deployment: &str, n: usize) -> Vec<String> {
+    let key = format!("{ns}/{deployment}");
+    let hash: String = fnv32a(key.bytes())
+        .to_string()
+        .bytes()
+        .map(|b| char::from(ALPHANUMS[usize::from(b) % ALPHANUMS.len()]))
+        .collect();
+    const SPACE: u64 = 27u64.pow(5);
+    // Not a multiple of 3: `i * STEP` is a bijection of `0..27^5` (27^5 = 3^15).
+    const STEP: u64 = 0x9E37_79B1;
+    let offset = u64::from(fnv32a(key.bytes().rev()));
+    (0..n as u64)
+        .map(|i| {
+            let mut v = (offset + i * STEP) % SPACE;
+            let mut suffix = [0u8; 5];
+            for c in suffix.iter_mut().rev() {
+                *c = ALPHANUMS[(v % 27) as usize];
+                v /= 27;
+            }
+            let suffix = String::from_utf8_lossy(&suffix).into_owned();
+            format!("{deployment}-{hash}-{suffix}")
+        })
+        .collect()
+}
+
 fn render(s: &State, ns: &str, deployment: &str, model: &str) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let pods = s.ready as usize;
     let per = |x: f64| if pods > 0 { x / pods as f64 } else { 0.0 };
-    let lbl = |i: usize| format!(r#"model_name="{model}",namespace="{ns}",pod="{deployment}-{i}""#);
+    let names = pod_names(ns, deployment, pods);
+    let lbl = |i: usize| {
+        format!(
+            r#"model_name="{model}",namespace="{ns}",pod="{}""#,
+            names[i]
+        )
+    };
     let gauge = |out: &mut String, name: &str, help: &str, v: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for i in 0..pods {
@@ -330,17 +381,43 @@ mod tests {
             [Some(1.0), Some(4.0), Some(9.0)],
         );
         let t = render(&s, "default", "web", "m");
+        let pods = pod_names("default", "web", 2);
+        let (p0, p1) = (&pods[0], &pods[1]);
         assert!(
-            t.contains(
-                r#"vllm:num_requests_waiting{model_name="m",namespace="default",pod="web-1"} 5"#
-            ),
+            t.contains(&format!(
+                r#"vllm:num_requests_waiting{{model_name="m",namespace="default",pod="{p1}"}} 5"#
+            )),
             "{t}"
         );
-        assert!(t.contains(
-            r#"DCGM_FI_DEV_GPU_UTIL{model_name="m",namespace="default",pod="web-0"} 50"#
-        ));
-        assert!(t.contains(r#"vllm:request_success_total{model_name="m",namespace="default",pod="web-1",finished_reason="stop"} 4"#));
-        assert!(t.contains(r#"vllm:e2e_request_latency_seconds_bucket{model_name="m",namespace="default",pod="web-0",le="1"} 5"#), "{t}");
-        assert!(t.contains(r#"vllm:e2e_request_latency_seconds_count{model_name="m",namespace="default",pod="web-0"} 10"#));
+        assert!(t.contains(&format!(
+            r#"DCGM_FI_DEV_GPU_UTIL{{model_name="m",namespace="default",pod="{p0}"}} 50"#
+        )));
+        assert!(t.contains(&format!(r#"vllm:request_success_total{{model_name="m",namespace="default",pod="{p1}",finished_reason="stop"}} 4"#)));
+        assert!(t.contains(&format!(r#"vllm:e2e_request_latency_seconds_bucket{{model_name="m",namespace="default",pod="{p0}",le="1"}} 5"#)), "{t}");
+        assert!(t.contains(&format!(r#"vllm:e2e_request_latency_seconds_count{{model_name="m",namespace="default",pod="{p0}"}} 10"#)));
+    }
+
+    #[test]
+    fn pods_are_named_as_kubernetes_names_a_deployments_pods() {
+        let names = pod_names("default", "llm", 500);
+        assert_eq!(names, pod_names("default", "llm", 500), "deterministic");
+        let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), 500, "distinct");
+        let is_alnum = |s: &str| s.bytes().all(|b| ALPHANUMS.contains(&b));
+        for n in &names {
+            // `llm-<hash>-<suffix>`: one ReplicaSet (one hash), a 5-character suffix per pod.
+            let rest = n.strip_prefix("llm-").unwrap();
+            let (hash, suffix) = rest.split_once('-').unwrap();
+            assert!((1..=10).contains(&hash.len()) && is_alnum(hash), "{n}");
+            assert_eq!(suffix.len(), 5, "{n}");
+            assert!(is_alnum(suffix), "{n}");
+            assert!(n.starts_with(&format!("llm-{hash}-")));
+        }
+        let first = |d: &str| pod_names("default", d, 1).remove(0);
+        let hash = |n: &str| n.rsplit('-').nth(1).unwrap().to_string();
+        assert_ne!(hash(&first("llm")), hash(&first("llm-shadow")));
+        assert!(first("llm-shadow").starts_with("llm-shadow-"));
+        // Pod i keeps its name as the Deployment grows.
+        assert_eq!(pod_names("default", "llm", 3)[..], names[..3]);
     }
 }

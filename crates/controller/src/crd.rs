@@ -208,8 +208,25 @@ pub struct Queries {
     pub latency_p99: Option<String>,
 }
 
-/// The pod selector every default query uses.
-const SEL: &str = r#"namespace="$namespace",pod=~"$target-.*""#;
+/// What follows `$target` in the name of a pod the target owns, as an RE2 regex (Prometheus anchors it
+/// at both ends):
+/// - a Deployment's pod, `<name>-<pod-template-hash>-<5 chars>`: the ReplicaSet is
+///   `<name>-<hash>` (the hash is `[a-z0-9]+`, typically 9–10 characters) and the pod's
+///   `generateName` suffix is 5 characters of `bcdfghjklmnpqrstvwxz2456789`;
+/// - a StatefulSet's pod, `<name>-<ordinal>`.
+///
+/// A prefix (`$target-.*`) also selects every workload whose name starts with the target's and a
+/// dash: the pods of `llm-shadow` are `llm-…` too. This pattern does not: after `<name>-` it allows
+/// exactly one dash-free segment (an ordinal) or two (hash and suffix), and another Deployment's pods
+/// have at least three. NB: when `<name>-<hash>-` exceeds 58 characters (a Deployment name of about
+/// 47 or more), Kubernetes truncates the pod name's base and the pod no longer has this shape: the
+/// default queries then find no data (`MetricsAvailable=False/NoData`); write the queries by hand.
+pub const POD_NAME_SUFFIX: &str = "-([a-z0-9]+-[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)";
+
+/// The series selector every default query uses: the target's own pods in its namespace.
+fn sel() -> String {
+    format!(r#"namespace="$namespace",pod=~"$target{POD_NAME_SUFFIX}""#)
+}
 
 /// A snapshot field a query fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -278,18 +295,19 @@ impl Field {
     /// (`vllm:request_success_total`), which equals arrivals except while the queue grows, and the queue
     /// depth is observed separately. Point `arrivalRate1m` at a gateway's request counter when you have one.
     pub fn default_query(self) -> String {
+        let sel = sel();
         let q = |pct: &str| {
             format!(
-                "histogram_quantile({pct}, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{{{SEL}}}[1m])))"
+                "histogram_quantile({pct}, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{{{sel}}}[1m])))"
             )
         };
         match self {
-            Field::ArrivalRate1m => format!("sum(rate(vllm:request_success_total{{{SEL}}}[1m]))"),
-            Field::ArrivalRate5m => format!("sum(rate(vllm:request_success_total{{{SEL}}}[5m]))"),
-            Field::QueueDepth => format!("sum(vllm:num_requests_waiting{{{SEL}}})"),
-            Field::Running => format!("sum(vllm:num_requests_running{{{SEL}}})"),
-            Field::GpuUtilization => format!("avg(DCGM_FI_DEV_GPU_UTIL{{{SEL}}}) / 100"),
-            Field::KvCacheUsage => format!("avg(vllm:kv_cache_usage_perc{{{SEL}}})"),
+            Field::ArrivalRate1m => format!("sum(rate(vllm:request_success_total{{{sel}}}[1m]))"),
+            Field::ArrivalRate5m => format!("sum(rate(vllm:request_success_total{{{sel}}}[5m]))"),
+            Field::QueueDepth => format!("sum(vllm:num_requests_waiting{{{sel}}})"),
+            Field::Running => format!("sum(vllm:num_requests_running{{{sel}}})"),
+            Field::GpuUtilization => format!("avg(DCGM_FI_DEV_GPU_UTIL{{{sel}}}) / 100"),
+            Field::KvCacheUsage => format!("avg(vllm:kv_cache_usage_perc{{{sel}}})"),
             Field::LatencyP50 => q("0.5"),
             Field::LatencyP95 => q("0.95"),
             Field::LatencyP99 => q("0.99"),

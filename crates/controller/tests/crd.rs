@@ -34,12 +34,12 @@ fn the_example_parses_and_fills_defaults() {
         .resolved("serving", "llama-3-8b");
     assert_eq!(
         q[&Field::QueueDepth],
-        r#"sum(vllm:num_requests_waiting{namespace="serving",pod=~"llama-3-8b-.*"})"#
+        r#"sum(vllm:num_requests_waiting{namespace="serving",pod=~"llama-3-8b-([a-z0-9]+-[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)"})"#
     );
     // A default: the DCGM exporter's utilization, a percentage, scaled to 0-1.
     assert_eq!(
         q[&Field::GpuUtilization],
-        r#"avg(DCGM_FI_DEV_GPU_UTIL{namespace="serving",pod=~"llama-3-8b-.*"}) / 100"#
+        r#"avg(DCGM_FI_DEV_GPU_UTIL{namespace="serving",pod=~"llama-3-8b-([a-z0-9]+-[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)"}) / 100"#
     );
 }
 

@@ -89,3 +89,75 @@ async fn unreachable_and_slow_servers_are_errors_not_hangs() {
     assert!(start.elapsed() < Duration::from_secs(5));
     hold.abort();
 }
+
+/// The default queries select the target's own pods only. Pods of `llm-shadow` are named `llm-…`
+/// too (issue 18, bug 1: a prefix selector scaled `llm` on `llm-shadow`'s queue); neither they nor
+/// another Deployment `llm-2`'s nor another namespace's count for `llm`. A StatefulSet's pods
+/// (`<name>-<ordinal>`) are its own too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_queries_select_only_the_targets_own_pods() {
+    use rlscale_controller::crd::{Field, Queries};
+    let series = [
+        ("serving", "llm-7d4b9c8f5-x2k9q", 1),
+        ("serving", "llm-7d4b9c8f5-bq4zt", 2),
+        ("serving", "llm-shadow-5f6c7b8d9-k2m4p", 100),
+        ("serving", "llm-shadow-5f6c7b8d9-zz9xw", 200),
+        ("serving", "llm-2-6b8d5c7f4-hq2rt", 1000),
+        ("other", "llm-7d4b9c8f5-x2k9q", 10000),
+        ("serving", "db-0", 4),
+        ("serving", "db-1", 5),
+        ("serving", "db-backup-0", 50_000),
+    ];
+    let text: String = series
+        .iter()
+        .map(|(ns, pod, v)| {
+            format!("vllm:num_requests_waiting{{namespace=\"{ns}\",pod=\"{pod}\"}} {v}\n")
+        })
+        .collect();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let t = text.clone();
+            async move { t }
+        }),
+    );
+    let serve = tokio::spawn(async move { axum::serve(l, app).await });
+    let p = PrometheusProcess::start(std::slice::from_ref(&addr)).unwrap();
+    let prom = client(&p.url, 5000);
+    let t = std::time::Instant::now();
+    while prom
+        .query("sum(vllm:num_requests_waiting)")
+        .await
+        .ok()
+        .flatten()
+        != Some(61_312.0)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "Prometheus did not scrape the series:\n{}",
+            p.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let queue = |ns: &str, target: &str| {
+        Queries::default().resolved(ns, target)[&Field::QueueDepth].clone()
+    };
+    for (ns, target, want) in [
+        ("serving", "llm", 3.0),
+        ("serving", "llm-shadow", 300.0),
+        ("serving", "llm-2", 1000.0),
+        ("other", "llm", 10000.0),
+        ("serving", "db", 9.0),
+        ("serving", "db-backup", 50_000.0),
+    ] {
+        let q = queue(ns, target);
+        assert_eq!(
+            prom.query(&q).await.unwrap(),
+            Some(want),
+            "{ns}/{target}: {q}"
+        );
+    }
+    serve.abort();
+}
