@@ -646,3 +646,70 @@ fn a_restart_mid_interval_does_not_scale_twice() {
         e.stop_controller().await;
     });
 }
+
+/// Issue 18, bug 2: an RLAutoscaler deleted and created again under the same name (generation 1
+/// again) starts afresh: the deleted one's runtime, bounds included, is not reused. The reproduction:
+/// `rec` with bounds [10, 40] scales its Deployment to 10; it is deleted, the Deployment is scaled
+/// back to 2 by hand, and `rec` is created again with bounds [1, 3]. Keyed by namespace/name, the
+/// controller kept the old runtime and scaled 2 → 10 (source `guardrail`) with no new config line.
+#[test]
+fn a_recreated_rlautoscaler_does_not_inherit_the_deleted_ones_state() {
+    runtime().block_on(async {
+        let mut e = env().await;
+        e.deployment("rec", 2, 2).await;
+        e.rla("rec", "rec", json!({"minReplicas": 10, "maxReplicas": 40}))
+            .await;
+        e.start_controller(None).await;
+        assert!(e.wait_replicas_above("rec", 9).await >= 10);
+        let old = e.rla_api().get("rec").await.unwrap();
+        e.rla_api()
+            .delete("rec", &DeleteParams::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        e.set_replicas("rec", 2).await;
+        let writes_before = e.scale_writes("rec").len();
+        e.rla("rec", "rec", json!({"minReplicas": 1, "maxReplicas": 3}))
+            .await;
+        let new = e.rla_api().get("rec").await.unwrap();
+        // What the API server does, and what made the old key collide: a new uid, generation 1 again.
+        assert_ne!(new.metadata.uid, old.metadata.uid);
+        assert_eq!(new.metadata.generation, old.metadata.generation);
+        e.wait_condition("rec", "Ready", "True", "Reconciled").await;
+        // A few more decisions (interval 1 s) on the loaded service: it scales up, to 3 at most.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let after = e.scale_writes("rec")[writes_before..].to_vec();
+        assert!(
+            after.iter().all(|r| (1..=3).contains(r)),
+            "scaled outside [1, 3] after the re-creation: {after:?}\n{}",
+            e.last_decisions()
+        );
+        let now = e.spec_replicas("rec").await;
+        assert!((1..=3).contains(&now), "{now}");
+        // The decision log has the new object's configuration line, with its bounds.
+        let log = std::fs::read_to_string(e.dir.path().join("decisions.jsonl")).unwrap();
+        let configs: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["kind"] == "config" && l["name"] == "rec")
+            .collect();
+        assert_eq!(configs.len(), 2, "{configs:?}");
+        assert_eq!(configs[0]["runtime"]["min_replicas"], 10, "{}", configs[0]);
+        assert_eq!(configs[1]["runtime"]["min_replicas"], 1, "{}", configs[1]);
+        assert_eq!(configs[1]["runtime"]["max_replicas"], 3, "{}", configs[1]);
+        // Every decision after the re-creation within the new bounds.
+        let last: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .skip_while(|l| !(l["kind"] == "config" && l["runtime"]["max_replicas"] == 3))
+            .filter(|l| l["kind"] == "decision")
+            .collect();
+        assert!(!last.is_empty());
+        for l in &last {
+            let d = l["desired_replicas"].as_u64().unwrap();
+            assert!((1..=3).contains(&d), "{l}");
+        }
+        e.assert_alive();
+        e.stop_controller().await;
+    });
+}

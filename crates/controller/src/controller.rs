@@ -208,9 +208,11 @@ pub struct Context {
     pub log: Option<DecisionLog>,
     /// Unix seconds now.
     pub clock: Arc<dyn Fn() -> f64 + Send + Sync>,
-    states: Mutex<HashMap<(String, String), ObjState>>,
-    /// Last warning published per object, so that a persisting problem is not re-published every interval.
-    warned: Mutex<HashMap<(String, String, String), String>>,
+    /// Each object's decision state, by `metadata.uid` (see [`object_key`]).
+    states: Mutex<HashMap<String, ObjState>>,
+    /// Last warning published per object (by uid) and topic, so that a persisting problem is not
+    /// re-published every interval.
+    warned: Mutex<HashMap<(String, String), String>>,
     /// Set once the controller's watch has listed the objects.
     pub ready: AtomicBool,
     /// HPAs by watch (set by [`run`]); `None`: look them up through the API.
@@ -280,11 +282,7 @@ impl Context {
     /// `model`, `hpa`, `scale`, `status`), so that a persisting problem is not re-published every
     /// interval and two problems at once do not re-publish each other.
     async fn warn_once(&self, obj: &DynamicObject, topic: &str, reason: &str, message: &str) {
-        let key = (
-            obj.namespace().unwrap_or_default(),
-            obj.name_any(),
-            topic.to_string(),
-        );
+        let key = (object_key(obj), topic.to_string());
         let text = format!("{reason}: {message}");
         let fresh = {
             let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
@@ -298,15 +296,36 @@ impl Context {
 
     /// The problem of `topic` is gone: its next occurrence is published again.
     fn clear_warning(&self, obj: &DynamicObject, topic: &str) {
-        let key = (
-            obj.namespace().unwrap_or_default(),
-            obj.name_any(),
-            topic.to_string(),
-        );
+        let key = (object_key(obj), topic.to_string());
         self.warned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
+    }
+
+    /// Forget the state of the object whose uid is `uid` (it was deleted).
+    pub fn forget(&self, uid: &str) {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+        self.warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(k, _), _| k != uid);
+    }
+
+    /// Forget the state of every object whose uid is not in `live` (after a relist: an object deleted
+    /// while the watch was down gets no delete event).
+    pub fn forget_all_but(&self, live: &std::collections::HashSet<String>) {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| live.contains(k));
+        self.warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(k, _), _| live.contains(k));
     }
 
     /// Forget every object's decision state (after losing the leader lease: a new term starts fresh).
@@ -320,6 +339,18 @@ impl Context {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.ready.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The key of an object's decision state and warnings: its `metadata.uid`, which the API server
+/// assigns anew to every object it creates. Keyed by namespace/name, an `RLAutoscaler` deleted and
+/// created again under the same name (at generation 1 again) would inherit the deleted one's runtime,
+/// bounds included (issue 18, bug 2). `namespace/name` only for an object without a uid (never from an
+/// API server).
+pub fn object_key(obj: &DynamicObject) -> String {
+    match &obj.metadata.uid {
+        Some(uid) if !uid.is_empty() => uid.clone(),
+        _ => format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
     }
 }
 
@@ -480,7 +511,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             ctx.states
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&(ns.clone(), name.clone()));
+                .remove(&object_key(&obj));
             patch_status(&ctx, &ns, &name, &status).await?;
             return Ok(requeue(&ctx, &ns, &name, raw_interval));
         }
@@ -581,7 +612,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     let model_id = model_result.as_ref().ok().map(|m| Arc::as_ptr(m) as usize);
     let (outcome, hpa_recomputed, divergence) = {
         let mut states = ctx.states.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (ns.clone(), name.clone());
+        let key = object_key(&obj);
         let fresh = states
             .get(&key)
             .is_none_or(|s| s.generation != generation || s.model != model_id);
@@ -724,7 +755,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                         .states
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .get_mut(&(ns.clone(), name.clone()))
+                        .get_mut(&object_key(&obj))
                     {
                         s.divergence = divergence.clone();
                     }
@@ -1112,12 +1143,23 @@ async fn run_applier(
     let queue = watcher(api, watcher::Config::default())
         .default_backoff()
         .inspect_ok({
-            // Ready once the first list is complete.
+            // Ready once the first list is complete. A deleted object's state goes with it: on its
+            // delete event, or, when the watch missed it (an object deleted while the watch was
+            // down is absent from the relist), at the end of the relist.
             let ctx = ctx.clone();
-            move |ev| {
-                if matches!(ev, watcher::Event::InitDone) {
+            let mut listed = std::collections::HashSet::new();
+            move |ev| match ev {
+                watcher::Event::Init => listed.clear(),
+                watcher::Event::InitApply(o) => {
+                    listed.insert(object_key(o));
+                }
+                watcher::Event::InitDone => {
+                    ctx.forget_all_but(&listed);
+                    listed.clear();
                     ctx.ready.store(true, Ordering::Relaxed);
                 }
+                watcher::Event::Delete(o) => ctx.forget(&object_key(o)),
+                watcher::Event::Apply(_) => {}
             }
         })
         .reflect(writer)

@@ -280,3 +280,28 @@ async fn scale_subresource_and_conflicts() {
     assert_eq!(applied.spec.unwrap().replicas, Some(4));
     assert_eq!(applied.metadata.generation, Some(2));
 }
+
+/// An object deleted and created again under its name is a new object, as the API server makes it: a
+/// new uid, generation 1 again (controllers that key state by name alone confuse the two).
+#[tokio::test]
+async fn a_recreated_object_has_a_new_uid_and_generation_1() {
+    let server = TestApiServer::start().await.unwrap();
+    let c = client(&server).await;
+    let api: Api<Deployment> = Api::default_namespaced(c.clone());
+    let pp = PostParams::default();
+    let first = api.create(&pp, &deployment("web", "web", 2)).await.unwrap();
+    let bumped = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bumped.metadata.generation, Some(2));
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    let second = api.create(&pp, &deployment("web", "web", 2)).await.unwrap();
+    assert_ne!(second.metadata.uid, first.metadata.uid);
+    assert_eq!(second.metadata.uid.as_ref().unwrap().len(), 36);
+    assert_eq!(second.metadata.generation, Some(1));
+}
