@@ -713,3 +713,62 @@ fn a_recreated_rlautoscaler_does_not_inherit_the_deleted_ones_state() {
         e.stop_controller().await;
     });
 }
+
+/// Issue 18, bug 3: a real API server refuses an Event whose note is over 1024 bytes (422). The
+/// `PrometheusUnreachable` message names every query's URL (here about 4 KB): its Event is
+/// published with the note cut at 1024 bytes, and the condition keeps the whole text. A Warning
+/// whose POST failed is not taken as published: it is tried again at the next occurrence.
+#[test]
+fn a_long_warning_is_published_cut_and_a_failed_one_is_retried() {
+    runtime().block_on(async {
+        let mut e = env().await;
+        // Port 1: nothing listens there (a probed free port can be taken by a parallel test's server).
+        let dead = 1;
+        e.deployment("long", 2, 2).await;
+        e.deployment("retry", 2, 2).await;
+        let long_path = "a-very-long-prometheus-path/".repeat(12);
+        e.rla(
+            "long",
+            "long",
+            json!({"prometheus": {
+            "serverAddress": format!("http://127.0.0.1:{dead}/{long_path}")}}),
+        )
+        .await;
+        e.rla(
+            "retry",
+            "retry",
+            json!({"prometheus": {
+            "serverAddress": format!("http://127.0.0.1:{dead}")}}),
+        )
+        .await;
+        // The first Event POST of each object fails.
+        e.api
+            .inject(Fault::status("/events", 500).method("POST").times(2));
+        e.start_controller(None).await;
+        let c = e
+            .wait_condition("long", "MetricsAvailable", "False", "PrometheusUnreachable")
+            .await;
+        let full = c["message"].as_str().unwrap().to_string();
+        assert!(full.len() > 2048, "{}", full.len());
+        for name in ["long", "retry"] {
+            let ev = e.wait_event(name, "PrometheusUnreachable").await;
+            let note = ev.note.unwrap();
+            assert!(note.len() <= 1024, "{name}: {} bytes", note.len());
+            if name == "long" {
+                let kept = note.strip_suffix('…').expect("the note says it was cut");
+                assert!(full.starts_with(kept), "{note}");
+                assert!(kept.len() > 1000);
+            }
+        }
+        // None of the controller's Event writes was refused by validation.
+        let refused: Vec<_> = e
+            .api
+            .writes()
+            .into_iter()
+            .filter(|w| w.resource == "events" && w.status == 422)
+            .collect();
+        assert!(refused.is_empty(), "{refused:?}");
+        e.assert_alive();
+        e.stop_controller().await;
+    });
+}

@@ -259,12 +259,19 @@ impl Context {
         }
     }
 
-    async fn event(&self, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
+    /// Publish an Event; whether the API server took it.
+    async fn event(
+        &self,
+        obj: &DynamicObject,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) -> bool {
         let reference = obj.object_ref(&resource());
         let ev = Event {
             type_,
             reason: reason.into(),
-            note: Some(note),
+            note: Some(event_note(note)),
             action: if reason == "Scaled" {
                 "Scale"
             } else {
@@ -273,8 +280,12 @@ impl Context {
             .into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
-            warn!(error = %e, reason, "cannot publish an Event");
+        match self.recorder.publish(&ev, &reference).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %e, reason, "cannot publish an Event");
+                false
+            }
         }
     }
 
@@ -286,11 +297,19 @@ impl Context {
         let text = format!("{reason}: {message}");
         let fresh = {
             let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-            w.insert(key, text.clone()).as_deref() != Some(text.as_str())
+            w.insert(key.clone(), text.clone()).as_deref() != Some(text.as_str())
         };
-        if fresh {
-            self.event(obj, EventType::Warning, reason, message.to_string())
-                .await;
+        if fresh
+            && !self
+                .event(obj, EventType::Warning, reason, message.to_string())
+                .await
+        {
+            // Not published (the API server refused it or did not answer): not marked either, so
+            // that the next occurrence tries again.
+            let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+            if w.get(&key) == Some(&text) {
+                w.remove(&key);
+            }
         }
     }
 
@@ -340,6 +359,24 @@ impl Context {
             .clear();
         self.ready.store(false, Ordering::Relaxed);
     }
+}
+
+/// The longest Event note the API server accepts, in bytes (`NoteLengthLimit`, 1024: a longer one is
+/// refused with a 422).
+pub const EVENT_NOTE_LIMIT: usize = 1024;
+
+/// `note` cut to [`EVENT_NOTE_LIMIT`] bytes at a character boundary, ending in `…` when cut. The
+/// full text stays in the object's condition.
+pub fn event_note(note: String) -> String {
+    if note.len() <= EVENT_NOTE_LIMIT {
+        return note;
+    }
+    const MORE: &str = "…";
+    let mut end = EVENT_NOTE_LIMIT - MORE.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MORE}", &note[..end])
 }
 
 /// The key of an object's decision state and warnings: its `metadata.uid`, which the API server
@@ -1387,6 +1424,24 @@ mod tests {
             per_second.iter().max().unwrap(),
         );
         assert!(*lo >= 40 && *hi <= 95, "{per_second:?}");
+    }
+
+    #[test]
+    fn an_event_note_is_cut_to_1024_bytes_at_a_character_boundary() {
+        assert_eq!(event_note("short".into()), "short");
+        let exact = "a".repeat(EVENT_NOTE_LIMIT);
+        assert_eq!(event_note(exact.clone()), exact);
+        for long in [
+            "b".repeat(4000),
+            "→".repeat(700),
+            format!("x{}", "é".repeat(800)),
+        ] {
+            let cut = event_note(long.clone());
+            assert!(cut.len() <= EVENT_NOTE_LIMIT, "{}", cut.len());
+            assert!(cut.len() > EVENT_NOTE_LIMIT - 8, "{}", cut.len());
+            let kept = cut.strip_suffix('…').expect("marked as cut");
+            assert!(long.starts_with(kept));
+        }
     }
 
     #[test]

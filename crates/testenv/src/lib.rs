@@ -49,6 +49,11 @@
 //!   merge patch (built-ins only; 415 for custom resources as on a real server) and
 //!   server-side apply (`fieldManager` required → 422 as the real server answers; creates a
 //!   missing object with 201). A `resourceVersion` in the patched object is a precondition.
+//! - Events (issue 18): an Event with an `eventTime` (every `events.k8s.io/v1` Event) needs its
+//!   reporting controller and instance, action and reason (each ≤ 128 bytes), and a note
+//!   (`message` in core `v1`) of at most 1024 bytes; `events.k8s.io/v1` also needs the
+//!   `eventTime` and a `type` of `Normal` or `Warning`. Otherwise 422 Invalid, as
+//!   `ValidateEventCreate` answers.
 //! - Scale subresource: `autoscaling/v1` Scale views of deployments and CRDs with scale
 //!   paths; writes only change the replicas; stale RVs conflict.
 //! - Delete: DeleteOptions preconditions; objects with finalizers get `deletionTimestamp` and
@@ -77,8 +82,9 @@
 //! - **Defaulting and validation are partial**: deployments get the apps/v1 defaults
 //!   (replicas, strategy, revisionHistoryLimit, progressDeadlineSeconds, pod template
 //!   defaults), pods the pod-spec defaults, HPAs `minReplicas`, default CPU metric and
-//!   behavior defaults; names are checked as DNS subdomains (namespaces: labels). Other
-//!   schema validation, CRD OpenAPI validation, pruning and defaulting are not done.
+//!   behavior defaults; names are checked as DNS subdomains (namespaces: labels); Events as
+//!   above. Other schema validation, CRD OpenAPI validation, pruning and defaulting are not
+//!   done.
 //! - **No controllers**: nothing reconciles deployments into pods, no garbage collection
 //!   follows ownerReferences. CRD status (`NamesAccepted`, `Established`, `acceptedNames`,
 //!   `storedVersions`) is set synchronously on write; deleting a CRD deletes its custom

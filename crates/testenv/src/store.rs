@@ -451,8 +451,81 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     }
 }
 
+/// Longest `note` (events.k8s.io) / `message` (core) of an Event, in bytes (Go's `len`):
+/// `NoteLengthLimit` in `pkg/apis/core/validation/events.go`.
+pub(crate) const EVENT_NOTE_LIMIT: usize = 1024;
+/// Longest `reason`, `action` and `reportingInstance` of an Event.
+const EVENT_FIELD_LIMIT: usize = 128;
+
+/// An Event's validation, as `ValidateEventCreate`/`ValidateEventUpdate` apply it (the subset that
+/// concerns a client): for an Event with an `eventTime` (every `events.k8s.io/v1` Event, and core
+/// ones written by a new-style recorder), the reporting controller and instance, the action and the
+/// reason are required, each at most 128 bytes, and the note at most 1024; `events.k8s.io/v1`
+/// requires the `eventTime` and a `type` of `Normal` or `Warning`.
+fn validate_event(def: &ResourceDef, obj: &Value, name: &str) -> Result<(), ApiError> {
+    let new_api = def.group == "events.k8s.io";
+    let (note, controller) = if new_api {
+        ("note", "reportingController")
+    } else {
+        ("message", "reportingComponent")
+    };
+    let invalid = |field: &str, reason: &str, detail: String| {
+        Err(ApiError::invalid(
+            &def.group, &def.kind, name, field, reason, &detail,
+        ))
+    };
+    let str_of = |f: &str| obj.get(f).and_then(Value::as_str).unwrap_or_default();
+    let has_time = obj.get("eventTime").is_some_and(|v| !v.is_null());
+    if new_api && !has_time {
+        return invalid("eventTime", "FieldValueRequired", "Required value".into());
+    }
+    if has_time {
+        for (field, limit) in [
+            (controller, None),
+            ("reportingInstance", Some(EVENT_FIELD_LIMIT)),
+            ("action", Some(EVENT_FIELD_LIMIT)),
+            ("reason", Some(EVENT_FIELD_LIMIT)),
+        ] {
+            let v = str_of(field);
+            if v.is_empty() {
+                return invalid(field, "FieldValueRequired", "Required value".into());
+            }
+            if let Some(limit) = limit
+                && v.len() > limit
+            {
+                return invalid(
+                    field,
+                    "FieldValueInvalid",
+                    format!("Invalid value: \"\": can have at most {limit} characters"),
+                );
+            }
+        }
+        if str_of(note).len() > EVENT_NOTE_LIMIT {
+            return invalid(
+                note,
+                "FieldValueInvalid",
+                format!("Invalid value: \"\": can have at most {EVENT_NOTE_LIMIT} characters"),
+            );
+        }
+    }
+    if new_api {
+        let t = str_of("type");
+        if t != "Normal" && t != "Warning" {
+            return invalid(
+                "type",
+                "FieldValueInvalid",
+                format!("Invalid value: \"\": has invalid value: {t}"),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The subset of validation this server applies.
 fn validate(def: &ResourceDef, obj: &Value, name: &str) -> Result<(), ApiError> {
+    if def.builtin && def.plural == "events" {
+        return validate_event(def, obj, name);
+    }
     if def.group == "apps" && def.plural == "deployments" {
         if let Some(r) = get_path(obj, "spec.replicas").and_then(Value::as_i64)
             && r < 0

@@ -5,6 +5,7 @@ mod deployments;
 mod discovery;
 mod faults;
 mod resources;
+mod strict;
 mod watch;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
