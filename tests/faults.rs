@@ -772,3 +772,39 @@ fn a_long_warning_is_published_cut_and_a_failed_one_is_retried() {
         e.stop_controller().await;
     });
 }
+
+/// Issue 18, bug 4: 4 pods, none ready. A real API server omits `readyReplicas` at 0 (as the test
+/// API server now does); the snapshot must say ready 0, starting 4, not ready 4.
+#[test]
+fn a_workload_with_no_ready_pod_reads_as_0_ready() {
+    runtime().block_on(async {
+        let mut e = env().await;
+        e.deployment("cold", 4, 0).await;
+        let d: Api<Deployment> = Api::namespaced(e.client.clone(), "default");
+        let st = d.get("cold").await.unwrap().status.unwrap();
+        assert_eq!(
+            (st.replicas, st.ready_replicas),
+            (Some(4), None),
+            "omitted, as Kubernetes does"
+        );
+        e.rla("cold", "cold", json!({"mode": "Shadow"})).await;
+        e.start_controller(None).await;
+        let t = Instant::now();
+        let line = loop {
+            let log =
+                std::fs::read_to_string(e.dir.path().join("decisions.jsonl")).unwrap_or_default();
+            if let Some(l) = log
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .find(|l| l["kind"] == "decision" && l["name"] == "cold")
+            {
+                break l;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "no decision");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(line["snapshot"]["ready_replicas"], 0, "{line}");
+        assert_eq!(line["snapshot"]["starting_replicas"], 4, "{line}");
+        e.stop_controller().await;
+    });
+}

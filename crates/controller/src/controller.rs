@@ -453,6 +453,21 @@ fn target_resource(api_version: &str, kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
 }
 
+/// The target's ready replicas, from the workload object: its `status.readyReplicas` (Deployment,
+/// StatefulSet, ReplicaSet, and most workload CRDs such as Argo Rollouts). The API server omits the
+/// field when it is 0 (`omitempty`), so once the workload has a status an absent `readyReplicas`
+/// means 0: falling back to the scale's `status.replicas` read 4 pods with none ready as 4 ready
+/// (issue 18, bug 4). Only a workload without any status falls back to the scale's replicas.
+pub fn ready_replicas(workload: &serde_json::Value, scale_status_replicas: Option<u32>) -> u32 {
+    match workload.get("status") {
+        Some(st) if st.is_object() => st
+            .get("readyReplicas")
+            .and_then(|v| v.as_u64())
+            .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+        _ => scale_status_replicas.unwrap_or(0),
+    }
+}
+
 /// The HPA to compare with: `hpaRef`, or the one whose `scaleTargetRef` names our target.
 ///
 /// Under [`run`] the HPAs come from a watch (a reflector store, listed once): a lookup is a scan in
@@ -590,15 +605,8 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         .unwrap_or(0)
         .max(0) as u32;
     let scale_status_replicas = scale.status.as_ref().map(|s| s.replicas.max(0) as u32);
-    // Ready replicas: the workload's status.readyReplicas where it has one (Deployment, StatefulSet).
     let ready = match tapi.get_opt(&target.name).await? {
-        Some(t) => t
-            .data
-            .pointer("/status/readyReplicas")
-            .and_then(|v| v.as_u64())
-            .map(|v| v as u32)
-            .or(scale_status_replicas)
-            .unwrap_or(0),
+        Some(t) => ready_replicas(&t.data, scale_status_replicas),
         None => scale_status_replicas.unwrap_or(0),
     }
     .min(current.max(scale_status_replicas.unwrap_or(0)));
@@ -1442,6 +1450,27 @@ mod tests {
             let kept = cut.strip_suffix('…').expect("marked as cut");
             assert!(long.starts_with(kept));
         }
+    }
+
+    #[test]
+    fn an_absent_ready_replicas_is_0_once_the_workload_has_a_status() {
+        // What a real API server returns for 4 pods, none ready: no readyReplicas at all.
+        assert_eq!(
+            ready_replicas(&json!({"status": {"replicas": 4}}), Some(4)),
+            0
+        );
+        assert_eq!(ready_replicas(&json!({"status": {}}), Some(4)), 0);
+        assert_eq!(
+            ready_replicas(
+                &json!({"status": {"replicas": 4, "readyReplicas": 3}}),
+                Some(4)
+            ),
+            3
+        );
+        // No status at all (a workload whose controller writes none): the scale's replicas.
+        assert_eq!(ready_replicas(&json!({"spec": {}}), Some(4)), 4);
+        assert_eq!(ready_replicas(&json!({"status": null}), Some(2)), 2);
+        assert_eq!(ready_replicas(&json!({}), None), 0);
     }
 
     #[test]

@@ -54,6 +54,10 @@
 //!   (`message` in core `v1`) of at most 1024 bytes; `events.k8s.io/v1` also needs the
 //!   `eventTime` and a `type` of `Normal` or `Warning`. Otherwise 422 Invalid, as
 //!   `ValidateEventCreate` answers.
+//! - Zero-valued `omitempty` counts of a Deployment's status (`replicas`, `readyReplicas`,
+//!   `availableReplicas`, `updatedReplicas`, `unavailableReplicas`, `terminatingReplicas`,
+//!   `observedGeneration`) are dropped on write, as the API server's typed encoding drops them:
+//!   a Deployment with no ready pod has no `readyReplicas`.
 //! - Scale subresource: `autoscaling/v1` Scale views of deployments and CRDs with scale
 //!   paths; writes only change the replicas; stale RVs conflict.
 //! - Delete: DeleteOptions preconditions; objects with finalizers get `deletionTimestamp` and
@@ -84,7 +88,8 @@
 //!   defaults), pods the pod-spec defaults, HPAs `minReplicas`, default CPU metric and
 //!   behavior defaults; names are checked as DNS subdomains (namespaces: labels); Events as
 //!   above. Other schema validation, CRD OpenAPI validation, pruning and defaulting are not
-//!   done.
+//!   done, and `omitempty` is applied to Deployment status counts only (not to other built-in
+//!   objects: an HPA's `currentReplicas: 0` written by a client is kept).
 //! - **No controllers**: nothing reconciles deployments into pods, no garbage collection
 //!   follows ownerReferences. CRD status (`NamesAccepted`, `Established`, `acceptedNames`,
 //!   `storedVersions`) is set synchronously on write; deleting a CRD deletes its custom

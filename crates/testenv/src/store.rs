@@ -451,6 +451,32 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     }
 }
 
+/// The fields of `apps/v1` `DeploymentStatus` that are `int32` with `omitempty`: a real API server
+/// never returns them at 0 (`readyReplicas: 0` is absent, not 0).
+const DEPLOYMENT_STATUS_OMITEMPTY: [&str; 7] = [
+    "observedGeneration",
+    "replicas",
+    "updatedReplicas",
+    "readyReplicas",
+    "availableReplicas",
+    "unavailableReplicas",
+    "terminatingReplicas",
+];
+
+/// What the API server's JSON encoding drops: zero-valued `omitempty` fields of built-in objects'
+/// status (Go serializes the typed object; a client's explicit `0` does not survive the round trip).
+fn omit_empty(def: &ResourceDef, obj: &mut Value) {
+    if def.builtin
+        && def.group == "apps"
+        && def.plural == "deployments"
+        && let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut)
+    {
+        st.retain(|k, v| {
+            !(DEPLOYMENT_STATUS_OMITEMPTY.contains(&k.as_str()) && v.as_i64() == Some(0))
+        });
+    }
+}
+
 /// Longest `note` (events.k8s.io) / `message` (core) of an Event, in bytes (Go's `len`):
 /// `NoteLengthLimit` in `pkg/apis/core/validation/events.go`.
 pub(crate) const EVENT_NOTE_LIMIT: usize = 1024;
@@ -994,6 +1020,7 @@ impl Inner {
             prepare_crd(&mut obj, None)?;
         }
         apply_defaults(def, &mut obj);
+        omit_empty(def, &mut obj);
         validate(def, &obj, &name)?;
         if opts.dry_run {
             return Ok((201, present(def, version, &obj)));
@@ -1106,6 +1133,7 @@ impl Inner {
         let ns = meta_str(old, "namespace").map(str::to_string);
         set_path(&mut new, "metadata.resourceVersion", json!(rv_of(old)));
         apply_defaults(def, &mut new);
+        omit_empty(def, &mut new);
         validate(def, &new, &name)?;
         if new == *old {
             return Ok((200, present(def, version, old)));

@@ -1,13 +1,15 @@
 //! What a real API server refuses or rewrites, and this one too (issue 18: the controller passed
 //! tests that a Kubernetes API server would have failed).
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use rlscale_testenv::TestApiServer;
 use serde_json::json;
 
+use crate::deployments::deployment;
 use crate::{api_status, client};
 
 fn reference() -> ObjectReference {
@@ -102,4 +104,52 @@ async fn an_event_without_its_required_fields_is_invalid() {
     }
     let ev: K8sEvent = serde_json::from_value(full).unwrap();
     events.create(&PostParams::default(), &ev).await.unwrap();
+}
+
+/// `DeploymentStatus`'s counts are `omitempty`: a real API server never returns `readyReplicas: 0`;
+/// it omits the field.
+#[tokio::test]
+async fn zero_valued_deployment_status_counts_are_omitted() {
+    let server = TestApiServer::start().await.unwrap();
+    let c = client(&server).await;
+    let api: Api<Deployment> = Api::default_namespaced(c);
+    api.create(&PostParams::default(), &deployment("web", "web", 4))
+        .await
+        .unwrap();
+    let written = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "replicas": 4, "updatedReplicas": 4, "readyReplicas": 0,
+                "availableReplicas": 0, "unavailableReplicas": 4, "observedGeneration": 1,
+            }})),
+        )
+        .await
+        .unwrap();
+    for got in [written, api.get("web").await.unwrap()] {
+        let st = serde_json::to_value(got.status.unwrap()).unwrap();
+        assert_eq!(
+            st,
+            json!({"replicas": 4, "updatedReplicas": 4, "unavailableReplicas": 4, "observedGeneration": 1}),
+        );
+    }
+    // And the non-zero ones stay.
+    let got = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"readyReplicas": 2, "availableReplicas": 2, "unavailableReplicas": 0}})),
+        )
+        .await
+        .unwrap();
+    let st = got.status.unwrap();
+    assert_eq!(
+        (
+            st.ready_replicas,
+            st.available_replicas,
+            st.unavailable_replicas
+        ),
+        (Some(2), Some(2), None)
+    );
 }
