@@ -808,3 +808,84 @@ fn a_workload_with_no_ready_pod_reads_as_0_ready() {
         e.stop_controller().await;
     });
 }
+
+/// Issue 18, bugs 7 and 6, on one object. An HPA whose controller has not written its status yet
+/// (the API server's zero value, `desiredReplicas: 0`) is no recommendation: not recorded, no
+/// divergence. Once written, it is. Then Shadow → Active deletes the HPA fields from the status
+/// (explicit nulls in the merge patch: left out, they stayed forever).
+#[test]
+fn an_unsynced_hpa_is_ignored_and_active_mode_clears_the_hpa_fields() {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    runtime().block_on(async {
+        let mut e = env().await;
+        e.deployment("cmp", 2, 2).await;
+        let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(e.client.clone(), "default");
+        let h: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "cmp", "namespace": "default"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cmp"},
+                     "minReplicas": 1, "maxReplicas": 12},
+        }))
+        .unwrap();
+        hpas.create(&PostParams::default(), &h).await.unwrap();
+        e.rla("cmp", "cmp", json!({"mode": "Shadow"})).await;
+        e.start_controller(None).await;
+        e.wait_condition("cmp", "Ready", "True", "Reconciled").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let st = e.rla_api().get("cmp").await.unwrap().data["status"].clone();
+        assert!(st["hpaDesiredReplicas"].is_null(), "{st}");
+        assert!(st["divergence"].is_null(), "{st}");
+        assert!(st["hpaRecomputedReplicas"].is_u64(), "{st}");
+        let ready = e.condition("cmp", "Ready").await.unwrap();
+        assert!(ready["message"].as_str().unwrap().contains("has not synced"), "{ready}");
+        let log = std::fs::read_to_string(e.dir.path().join("decisions.jsonl")).unwrap();
+        for l in log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
+            if l["kind"] == "decision" {
+                assert!(l["hpa_desired_replicas"].is_null(), "{l}");
+            }
+        }
+        let text = e.metrics().await;
+        assert!(!text.contains(r#"name="cmp",source="hpa"}"#), "{text}");
+        // The HPA controller syncs: now it is compared.
+        hpas.patch_status(
+            "cmp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"currentReplicas": 2, "desiredReplicas": 5,
+                "conditions": [{"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale",
+                                "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})),
+        )
+        .await
+        .unwrap();
+        let t = Instant::now();
+        let st = loop {
+            let st = e.rla_api().get("cmp").await.unwrap().data["status"].clone();
+            if st["hpaDesiredReplicas"] == 5 && st["divergence"]["samples"].as_u64().unwrap_or(0) >= 1 {
+                break st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "{st}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(st["hpaRecomputedReplicas"].is_u64(), "{st}");
+        // Shadow → Active: the HPA fields go.
+        e.rla_api()
+            .patch("cmp", &PatchParams::default(), &Patch::Merge(json!({"spec": {"mode": "Active"}})))
+            .await
+            .unwrap();
+        let t = Instant::now();
+        loop {
+            let st = e.rla_api().get("cmp").await.unwrap().data["status"].clone();
+            let active = st["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| c["type"] == "Ready" && c["message"].as_str().unwrap_or("").starts_with("Active mode"))
+            });
+            if active {
+                for k in ["hpaDesiredReplicas", "hpaRecomputedReplicas", "divergence"] {
+                    assert!(st.get(k).is_none(), "{k} stayed after Shadow → Active: {st}");
+                }
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "{st}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        e.stop_controller().await;
+    });
+}

@@ -435,13 +435,52 @@ async fn patch_status(
     status: &RLAutoscalerStatus,
 ) -> Result<(), Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &resource());
-    api.patch_status(
-        name,
-        &patch_params(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await?;
+    api.patch_status(name, &patch_params(), &Patch::Merge(status_patch(status)))
+        .await?;
     Ok(())
+}
+
+/// The status's optional fields, as named in the object.
+const STATUS_OPTIONAL_FIELDS: [&str; 8] = [
+    "observedGeneration",
+    "currentReplicas",
+    "desiredReplicas",
+    "lastDecision",
+    "lastScaleTime",
+    "hpaDesiredReplicas",
+    "hpaRecomputedReplicas",
+    "divergence",
+];
+
+/// The merge patch that makes the object's status `status`. A field that is `None` is sent as an
+/// explicit `null`: left out, a merge patch keeps the old value, so Shadow → Active kept the last
+/// `hpaDesiredReplicas` and `divergence` forever (issue 18, bug 6).
+pub fn status_patch(status: &RLAutoscalerStatus) -> serde_json::Value {
+    let mut body = serde_json::to_value(status).expect("the status serializes");
+    if let Some(m) = body.as_object_mut() {
+        for k in STATUS_OPTIONAL_FIELDS {
+            m.entry(k).or_insert(serde_json::Value::Null);
+        }
+    }
+    json!({ "status": body })
+}
+
+/// Whether the HPA's controller has written its status. A new HPA's status is the API server's
+/// zero value, `{desiredReplicas: 0}` (the one required field): that is no recommendation, and
+/// counted as one it skewed the divergence (issue 18, bug 7). Every sync of the HPA controller
+/// writes more: its conditions (`AbleToScale`, always), `currentReplicas`, and on recent versions
+/// `observedGeneration`; any of them (or `lastScaleTime`, `currentMetrics`) marks a written status.
+pub fn hpa_synced(
+    status: &k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerStatus,
+) -> bool {
+    status.observed_generation.is_some()
+        || status.conditions.as_ref().is_some_and(|c| !c.is_empty())
+        || status.current_replicas.is_some()
+        || status.last_scale_time.is_some()
+        || status
+            .current_metrics
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
 }
 
 /// The target's resource from its `apiVersion` and `kind`.
@@ -716,6 +755,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     // 5. Apply or record.
     let mut scaled = false;
     let mut hpa_desired = None;
+    let mut hpa_unsynced = None;
     let mut divergence = divergence;
     match spec.mode {
         Mode::Active => {
@@ -793,7 +833,11 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                 hpa_desired = hpa
                     .status
                     .as_ref()
+                    .filter(|s| hpa_synced(s))
                     .map(|s| s.desired_replicas.max(0) as u32);
+                if hpa_desired.is_none() {
+                    hpa_unsynced = Some(hpa.name_any());
+                }
                 if let Some(h) = hpa_desired {
                     divergence.add(d.replicas, h);
                     if let Some(s) = ctx
@@ -941,10 +985,12 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             generation,
         );
     }
-    let hpa_note = if spec.mode == Mode::Shadow && hpa_desired.is_none() {
-        "; no HPA found to compare with"
-    } else {
-        ""
+    let hpa_note = match (&spec.mode, hpa_desired, &hpa_unsynced) {
+        (Mode::Shadow, None, Some(h)) => {
+            format!("; HPA {h} has not synced yet (its controller wrote no status): not compared")
+        }
+        (Mode::Shadow, None, None) => "; no HPA found to compare with".to_string(),
+        _ => String::new(),
     };
     set_condition(
         &mut status.conditions,
@@ -1471,6 +1517,62 @@ mod tests {
         assert_eq!(ready_replicas(&json!({"spec": {}}), Some(4)), 4);
         assert_eq!(ready_replicas(&json!({"status": null}), Some(2)), 2);
         assert_eq!(ready_replicas(&json!({}), None), 0);
+    }
+
+    #[test]
+    fn a_status_patch_deletes_what_is_no_longer_set() {
+        let full = RLAutoscalerStatus {
+            observed_generation: Some(1),
+            current_replicas: Some(2),
+            desired_replicas: Some(3),
+            last_decision: Some(LastDecision {
+                replicas: 3,
+                source: "model".into(),
+                reason: "policy".into(),
+                time: "t".into(),
+            }),
+            last_scale_time: Some("t".into()),
+            hpa_desired_replicas: Some(4),
+            hpa_recomputed_replicas: Some(5),
+            divergence: Some(Divergence::default()),
+            conditions: vec![],
+        };
+        // Every optional field is in the list (a new one cannot be forgotten).
+        let v = serde_json::to_value(&full).unwrap();
+        for k in v.as_object().unwrap().keys().filter(|k| *k != "conditions") {
+            assert!(STATUS_OPTIONAL_FIELDS.contains(&k.as_str()), "{k}");
+        }
+        assert_eq!(status_patch(&full)["status"], v);
+        let active = RLAutoscalerStatus {
+            hpa_desired_replicas: None,
+            hpa_recomputed_replicas: None,
+            divergence: None,
+            ..full
+        };
+        let p = status_patch(&active);
+        for k in ["hpaDesiredReplicas", "hpaRecomputedReplicas", "divergence"] {
+            assert!(p["status"].get(k).is_some_and(|v| v.is_null()), "{k}: {p}");
+        }
+        assert_eq!(p["status"]["desiredReplicas"], 3);
+    }
+
+    #[test]
+    fn an_hpa_status_counts_once_its_controller_wrote_it() {
+        use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerStatus as S;
+        let st = |v: serde_json::Value| serde_json::from_value::<S>(v).unwrap();
+        // What the API server stores for a new HPA.
+        assert!(!hpa_synced(&st(json!({"desiredReplicas": 0}))));
+        assert!(!hpa_synced(&st(
+            json!({"desiredReplicas": 0, "conditions": []})
+        )));
+        for written in [
+            json!({"desiredReplicas": 0, "observedGeneration": 1}),
+            json!({"desiredReplicas": 3, "currentReplicas": 2}),
+            json!({"desiredReplicas": 0, "conditions": [{"type": "AbleToScale", "status": "True"}]}),
+            json!({"desiredReplicas": 2, "lastScaleTime": "2026-01-01T00:00:00Z"}),
+        ] {
+            assert!(hpa_synced(&st(written.clone())), "{written}");
+        }
     }
 
     #[test]
