@@ -30,11 +30,10 @@ fn following_the_labels_tracks_the_plan() {
     let plan = env.plan().to_vec();
     assert_eq!(plan.len(), 120);
     let mut off = Vec::new();
-    for k in 0..120 {
+    for &want in &plan {
         let a = env.teacher_action().expect("a label at every step");
         let t = env.step(a);
-        let target = env.target();
-        off.push(target.abs_diff(plan[k]));
+        off.push(env.target().abs_diff(want));
         if t.truncated {
             break;
         }
