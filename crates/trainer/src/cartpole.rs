@@ -102,6 +102,7 @@ impl TrainEnv for CartPole {
         Transition {
             obs: self.obs(),
             reward: 1.0,
+            cost: None,
             terminated,
             truncated: !terminated && self.steps >= MAX_EPISODE_STEPS,
         }

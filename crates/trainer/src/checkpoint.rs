@@ -74,12 +74,24 @@ pub struct TrainerState {
     pub obs_rms: RunningMeanStd,
     /// Raw feature ranges seen.
     pub feature_ranges: FeatureRanges,
-    /// Reward scaler.
+    /// Reward scaler (with a split critic: the cost part's).
     pub reward_scaler: RewardScaler,
+    /// With a split critic: the violation part's scale and the multipliers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitState>,
     /// The learner's stream (actions, minibatches).
     pub rng: RngState,
     /// Each env's episode-seed stream.
     pub env_rngs: Vec<RngState>,
+}
+
+/// A split critic's state beside the shared one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitState {
+    /// The violation part's return scale.
+    pub viol_scaler: RewardScaler,
+    /// The violation multipliers.
+    pub lagrange: crate::ppo::Lagrange,
 }
 
 /// Errors of saving and loading checkpoints, naming the file.
@@ -184,6 +196,10 @@ impl<E: TrainEnv> Ppo<E> {
             obs_rms: self.obs_rms.clone(),
             feature_ranges: self.feature_ranges.clone(),
             reward_scaler: self.reward_scaler().clone(),
+            split: self.cfg.split_critic.then(|| SplitState {
+                viol_scaler: self.viol_scaler().clone(),
+                lagrange: self.lagrange.clone(),
+            }),
             rng: RngState::of(self.rng()),
             env_rngs: self.envs().rngs().iter().map(RngState::of).collect(),
         };
@@ -258,6 +274,10 @@ impl<E: TrainEnv> Ppo<E> {
             )));
         }
         p.restore_streams(rng, state.reward_scaler, env_rngs);
+        if let Some(split) = state.split {
+            p.restore_viol_scaler(split.viol_scaler);
+            p.lagrange = split.lagrange;
+        }
         Ok(p)
     }
 }

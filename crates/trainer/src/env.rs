@@ -21,6 +21,9 @@ pub struct Transition {
     pub obs: Vec<f32>,
     /// The reward of the step.
     pub reward: f32,
+    /// The part of `reward` that is GPU cost, for a split critic (the rest is the SLO-violation
+    /// penalty); `None` where the env's reward has no such parts.
+    pub cost: Option<f32>,
     /// A terminal state of the task: no bootstrapping.
     pub terminated: bool,
     /// Cut by a time limit: bootstrap from the value of `obs`.
@@ -54,6 +57,10 @@ pub trait TrainEnv: Send {
     fn teacher_action(&self) -> Option<usize> {
         None
     }
+    /// Whether [`Transition::cost`] is given, so that a split critic can learn each part.
+    fn splits_reward(&self) -> bool {
+        false
+    }
 }
 
 /// A finished episode.
@@ -76,6 +83,8 @@ pub struct VecStep {
     pub obs: Vec<Vec<f32>>,
     /// Rewards.
     pub rewards: Vec<f32>,
+    /// The GPU-cost part of each reward ([`Transition::cost`]; 0 where the env gives none).
+    pub costs: Vec<f32>,
     /// Terminated flags.
     pub terminated: Vec<bool>,
     /// Truncated flags.
@@ -209,6 +218,7 @@ impl<E: TrainEnv> VecEnv<E> {
         let mut v = VecStep {
             obs: Vec::with_capacity(outs.len()),
             rewards: Vec::with_capacity(outs.len()),
+            costs: Vec::with_capacity(outs.len()),
             terminated: Vec::with_capacity(outs.len()),
             truncated: Vec::with_capacity(outs.len()),
             final_obs: Vec::with_capacity(outs.len()),
@@ -217,6 +227,7 @@ impl<E: TrainEnv> VecEnv<E> {
         for (t, last, end) in outs {
             v.obs.push(t.obs);
             v.rewards.push(t.reward);
+            v.costs.push(t.cost.unwrap_or(0.0));
             v.terminated.push(t.terminated);
             v.truncated.push(t.truncated);
             v.final_obs.push(last);

@@ -83,11 +83,25 @@ pub struct ActorCritic {
 }
 
 impl ActorCritic {
-    /// A fresh network for `obs_dim` inputs, `hidden` layer sizes and `n_actions` outputs, from `seed`.
+    /// A fresh network for `obs_dim` inputs, `hidden` layer sizes and `n_actions` outputs, with one
+    /// value head, from `seed`.
     pub fn new(
         obs_dim: usize,
         hidden: &[usize],
         n_actions: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        Self::with_value_heads(obs_dim, hidden, n_actions, 1, seed, device)
+    }
+
+    /// As [`ActorCritic::new`], with `value_heads` outputs on the critic (2 for a split critic: GPU
+    /// cost and SLO violations, each its own return).
+    pub fn with_value_heads(
+        obs_dim: usize,
+        hidden: &[usize],
+        n_actions: usize,
+        value_heads: usize,
         seed: u64,
         device: &Device,
     ) -> Self {
@@ -106,7 +120,7 @@ impl ActorCritic {
             Mlp::from_dense(&layers, device)
         };
         let actor = mlp(n_actions, 0.01);
-        let critic = mlp(1, 1.0);
+        let critic = mlp(value_heads, 1.0);
         ActorCritic { actor, critic }
     }
 
@@ -115,11 +129,16 @@ impl ActorCritic {
         self.actor.forward(obs)
     }
 
-    /// Values `[batch]`.
+    /// Values `[batch]` (the first head's).
     pub fn value(&self, obs: Tensor<2>) -> Tensor<1> {
-        let v = self.critic.forward(obs);
+        let v = self.values(obs);
         let [b, _] = v.dims();
-        v.reshape([b])
+        v.narrow(1, 0, 1).reshape([b])
+    }
+
+    /// Every value head, `[batch, heads]`.
+    pub fn values(&self, obs: Tensor<2>) -> Tensor<2> {
+        self.critic.forward(obs)
     }
 }
 

@@ -149,6 +149,11 @@ impl RewardScaler {
         }
     }
 
+    /// The current return std the rewards are divided by (of the shared statistics).
+    pub fn std(&self) -> f64 {
+        (self.stats.var[0] + EPSILON).sqrt()
+    }
+
     /// Scale one vector step's rewards in place; `done[i]` restarts env `i`'s return.
     pub fn scale(&mut self, rewards: &mut [f32], done: &[bool]) {
         for (g, &r) in self.returns.iter_mut().zip(rewards.iter()) {

@@ -97,6 +97,30 @@ pub struct PpoConfig {
     /// ready when PPO starts): a behaviour-cloning warm start. 0 (default): none.
     #[serde(default)]
     pub bc_only_iterations: u64,
+    /// Two critics instead of one: the GPU cost and the SLO-violation penalty of the reward
+    /// ([`crate::env::Transition::cost`]), each with its own return scale and value head. The
+    /// advantage is `A_cost + λ·A_violations` (in the reward's units), divided by the cost
+    /// advantage's std in the minibatch rather than by the sum's, so that the dense, light-tailed
+    /// cost signal keeps its size where a rare burst of violations would otherwise shrink it below
+    /// the entropy bonus. Needs `norm_reward` and an env that splits its reward.
+    #[serde(default)]
+    pub split_critic: bool,
+    /// With `split_critic`: advantages, centred on their median and divided by the cost part's
+    /// spread, are clipped to ±this and then centred on the clipped values' mean (None: not
+    /// clipped). Caps what one interval's
+    /// violations weigh in one update; the multiplier λ answers for the tail.
+    #[serde(default)]
+    pub adv_clip: Option<f64>,
+    /// With `split_critic`: the violation multiplier of each task is
+    /// `λ = 1 + max(0, kp·e + ki·Σe)`, a PID-Lagrangian (Stooke et al. 2020) on the episode's SLO
+    /// shortfall `e = (target − attainment) / 100` (the integral kept ≥ 0), in units of the
+    /// penalty price: λ never falls below the scenario's own price, so the objective stays the one
+    /// the bar judges. 0 and 0 (default): λ = 1.
+    #[serde(default)]
+    pub lagrange_kp: f64,
+    /// See `lagrange_kp`.
+    #[serde(default)]
+    pub lagrange_ki: f64,
 }
 
 fn default_bc_anneal() -> f64 {
@@ -131,6 +155,10 @@ impl Default for PpoConfig {
             bc_coef: 0.0,
             bc_anneal_frac: default_bc_anneal(),
             bc_only_iterations: 0,
+            split_critic: false,
+            adv_clip: None,
+            lagrange_kp: 0.0,
+            lagrange_ki: 0.0,
         }
     }
 }
@@ -264,6 +292,29 @@ impl PpoConfig {
                 "needs bc_coef > 0",
             );
         }
+        if self.split_critic && !self.norm_reward {
+            return bad("split_critic", "true".into(), "needs norm_reward = true");
+        }
+        if let Some(c) = self.adv_clip
+            && !(c.is_finite() && c > 0.0 && self.split_critic)
+        {
+            return bad(
+                "adv_clip",
+                c.to_string(),
+                "needs split_critic = true and a number > 0",
+            );
+        }
+        for (f, v) in [
+            ("lagrange_kp", self.lagrange_kp),
+            ("lagrange_ki", self.lagrange_ki),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(f, v.to_string(), "must be a number >= 0");
+            }
+            if v > 0.0 && !self.split_critic {
+                return bad(f, v.to_string(), "needs split_critic = true");
+            }
+        }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
             return bad(
                 "hidden",
@@ -272,6 +323,44 @@ impl PpoConfig {
             );
         }
         Ok(())
+    }
+}
+
+/// The unbiased sample std of `x` (torch's `std`), 0 for fewer than two values.
+fn sample_std(x: &[f32]) -> f64 {
+    let m = x.len();
+    if m < 2 {
+        return 0.0;
+    }
+    let mean = x.iter().map(|&a| f64::from(a)).sum::<f64>() / m as f64;
+    let var = x
+        .iter()
+        .map(|&a| (f64::from(a) - mean).powi(2))
+        .sum::<f64>()
+        / (m - 1) as f64;
+    var.sqrt()
+}
+
+/// `1 − Var(returns − values) / Var(returns)`: how much of the returns the critic explains (NaN
+/// when the returns do not vary).
+pub fn explained_variance(returns: &[f32], values: &[f32]) -> f64 {
+    let b = returns.len().max(1) as f64;
+    let mean_r = returns.iter().map(|&r| f64::from(r)).sum::<f64>() / b;
+    let var_y = returns
+        .iter()
+        .map(|&r| (f64::from(r) - mean_r).powi(2))
+        .sum::<f64>();
+    let diff: Vec<f64> = returns
+        .iter()
+        .zip(values)
+        .map(|(&r, &v)| f64::from(r - v))
+        .collect();
+    let mean_d = diff.iter().sum::<f64>() / b;
+    let var_d = diff.iter().map(|d| (d - mean_d).powi(2)).sum::<f64>();
+    if var_y == 0.0 {
+        f64::NAN
+    } else {
+        1.0 - var_d / var_y
     }
 }
 
@@ -362,6 +451,11 @@ pub struct IterStats {
     /// `charts/bc_agreement`: share of the last minibatch's labelled states where the policy's
     /// greedy action is the teacher's (NaN without labels).
     pub bc_agreement: f64,
+    /// With a split critic: the violation head's explained variance (NaN otherwise; the cost
+    /// head's is `explained_variance`).
+    pub explained_variance_viol: f64,
+    /// With a split critic: the largest violation multiplier λ of any task (NaN otherwise).
+    pub lagrange_max: f64,
     /// Episodes that ended during the rollout.
     #[serde(skip)]
     pub episodes: Vec<EpisodeEnd>,
@@ -477,6 +571,38 @@ pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_nor
     norm
 }
 
+/// The violation multipliers of a split critic, one per task: a PID-Lagrangian on each task's SLO
+/// shortfall, floored at 1 (the scenario's own penalty price). See [`PpoConfig::lagrange_kp`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lagrange {
+    /// Σ of each task's shortfall `e`, kept ≥ 0.
+    pub integral: Vec<f64>,
+    /// Each task's multiplier λ (≥ 1).
+    pub multiplier: Vec<f64>,
+}
+
+impl Lagrange {
+    /// λ of `task` (1 before its first episode).
+    pub fn of(&self, task: usize) -> f64 {
+        self.multiplier.get(task).copied().unwrap_or(1.0)
+    }
+
+    /// Update `task`'s multiplier after an episode that attained `attainment_pct` against
+    /// `target_pct`.
+    pub fn update(&mut self, task: usize, attainment_pct: f64, target_pct: f64, kp: f64, ki: f64) {
+        if !(attainment_pct.is_finite() && target_pct.is_finite()) {
+            return;
+        }
+        if self.multiplier.len() <= task {
+            self.integral.resize(task + 1, 0.0);
+            self.multiplier.resize(task + 1, 1.0);
+        }
+        let e = (target_pct - attainment_pct) / 100.0;
+        self.integral[task] = (self.integral[task] + e).max(0.0);
+        self.multiplier[task] = 1.0 + (kp * e + ki * self.integral[task]).max(0.0);
+    }
+}
+
 /// The learner: envs, network, optimiser, normalisers and random stream.
 pub struct Ppo<E: TrainEnv> {
     /// The configuration.
@@ -491,6 +617,10 @@ pub struct Ppo<E: TrainEnv> {
     /// Range of every raw feature seen so far.
     pub feature_ranges: FeatureRanges,
     reward_scaler: RewardScaler,
+    /// With `split_critic`: the violation part's return scale (the cost part uses `reward_scaler`).
+    viol_scaler: RewardScaler,
+    /// With `split_critic`: the violation multipliers.
+    pub lagrange: Lagrange,
     rng: ChaCha8Rng,
     next_obs: Vec<Vec<f32>>,
     next_done: Vec<f32>,
@@ -518,7 +648,18 @@ impl<E: TrainEnv> Ppo<E> {
         let obs_dim = envs[0].obs_dim();
         let n_actions = envs[0].n_actions();
         let device = Device::default().autodiff();
-        let model = ActorCritic::new(obs_dim, &cfg.hidden, n_actions, cfg.seed, &device);
+        if cfg.split_critic && !envs[0].splits_reward() {
+            return Err("split_critic = true: this env's reward has no cost part".into());
+        }
+        let heads = if cfg.split_critic { 2 } else { 1 };
+        let model = ActorCritic::with_value_heads(
+            obs_dim,
+            &cfg.hidden,
+            n_actions,
+            heads,
+            cfg.seed,
+            &device,
+        );
         let optim = AdamConfig::new().with_epsilon(1e-5).init();
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         // Stream 0 initialises the network and streams 1..=num_envs seed the envs: action sampling
@@ -535,6 +676,9 @@ impl<E: TrainEnv> Ppo<E> {
         Ok(Ppo {
             reward_scaler: RewardScaler::new(cfg.num_envs, cfg.gamma)
                 .with_horizon(cfg.norm_reward_horizon),
+            viol_scaler: RewardScaler::new(cfg.num_envs, cfg.gamma)
+                .with_horizon(cfg.norm_reward_horizon),
+            lagrange: Lagrange::default(),
             next_done: vec![0.0; cfg.num_envs],
             cfg,
             envs,
@@ -565,6 +709,26 @@ impl<E: TrainEnv> Ppo<E> {
 
     pub(crate) fn reward_scaler(&self) -> &RewardScaler {
         &self.reward_scaler
+    }
+
+    pub(crate) fn viol_scaler(&self) -> &RewardScaler {
+        &self.viol_scaler
+    }
+
+    /// After a resume of a split-critic run: its violation scale.
+    pub(crate) fn restore_viol_scaler(&mut self, mut scaler: RewardScaler) {
+        scaler.returns.iter_mut().for_each(|g| *g = 0.0);
+        self.viol_scaler = scaler;
+    }
+
+    /// The critic's value in the reward's own units, for an export: with a split critic, the two
+    /// heads' scales, so that `s_cost · v_cost + s_viol · v_viol` is one value.
+    pub fn value_scales(&self) -> Vec<f64> {
+        if self.cfg.split_critic {
+            vec![self.reward_scaler.std(), self.viol_scaler.std()]
+        } else {
+            vec![1.0]
+        }
     }
 
     pub(crate) fn rng(&self) -> &ChaCha8Rng {
@@ -628,6 +792,13 @@ impl<E: TrainEnv> Ppo<E> {
         let mut rewards = Vec::with_capacity(b);
         let mut dones = Vec::with_capacity(b);
         let mut values = Vec::with_capacity(b);
+        // With a split critic: the violation part's rewards and values (`rewards` and `values`
+        // then hold the cost part's), and each stored step's task.
+        let split = cfg.split_critic;
+        let heads = if split { 2 } else { 1 };
+        let mut viol_rewards: Vec<f32> = Vec::with_capacity(if split { b } else { 0 });
+        let mut viol_values: Vec<f32> = Vec::with_capacity(if split { b } else { 0 });
+        let mut step_tasks: Vec<usize> = Vec::with_capacity(if split { b } else { 0 });
         // The teacher's action for each stored state, -1 where there is none.
         let bc = cfg.bc_weight(self.iteration);
         let bc_only = self.iteration <= cfg.bc_only_iterations;
@@ -647,7 +818,11 @@ impl<E: TrainEnv> Ppo<E> {
                 .into_data()
                 .try_to_vec::<f32>()
                 .expect("f32");
-            let value = net.value(xt).into_data().try_to_vec::<f32>().expect("f32");
+            let vals = net.values(xt).into_data().try_to_vec::<f32>().expect("f32");
+            let value: Vec<f32> = vals.iter().step_by(heads).copied().collect();
+            if split {
+                viol_values.extend(vals.iter().skip(1).step_by(heads).copied());
+            }
             let mut act = Vec::with_capacity(n);
             for e in 0..n {
                 let (a, lp) = sample_masked(&logits[e * na..(e + 1) * na], &mask[e], &mut self.rng);
@@ -674,7 +849,20 @@ impl<E: TrainEnv> Ppo<E> {
             let done: Vec<bool> = (0..n)
                 .map(|e| step.terminated[e] || step.truncated[e])
                 .collect();
-            if cfg.norm_reward && cfg.norm_reward_per_task {
+            let mut viol: Vec<f32> = Vec::new();
+            if split {
+                // Two returns, each on its own scale: the cost part and the violation part.
+                viol = step
+                    .rewards
+                    .iter()
+                    .zip(&step.costs)
+                    .map(|(r, c)| r - c)
+                    .collect();
+                step.rewards.clone_from(&step.costs);
+                self.viol_scaler.scale(&mut viol, &done);
+                self.reward_scaler.scale(&mut step.rewards, &done);
+                step_tasks.extend_from_slice(&tasks);
+            } else if cfg.norm_reward && cfg.norm_reward_per_task {
                 self.reward_scaler
                     .scale_per_task(&mut step.rewards, &done, &tasks);
             } else if cfg.norm_reward {
@@ -694,23 +882,28 @@ impl<E: TrainEnv> Ppo<E> {
                     .map(|&e| step.final_obs[e].clone().expect("final obs on truncation"))
                     .collect();
                 let xf = tensor2(self.normalize(&finals), finals.len(), od, &dev);
-                let vf = net.value(xf).into_data().try_to_vec::<f32>().expect("f32");
+                let vf = net.values(xf).into_data().try_to_vec::<f32>().expect("f32");
                 for (k, &e) in trunc.iter().enumerate() {
-                    step.rewards[e] += (cfg.gamma * f64::from(vf[k])) as f32;
+                    step.rewards[e] += (cfg.gamma * f64::from(vf[k * heads])) as f32;
+                    if split {
+                        viol[e] += (cfg.gamma * f64::from(vf[k * heads + 1])) as f32;
+                    }
                 }
             }
             rewards.extend_from_slice(&step.rewards);
+            viol_rewards.extend_from_slice(&viol);
             self.next_obs = step.obs;
             self.next_done = done.iter().map(|&d| f32::from(u8::from(d))).collect();
             episodes.extend(step.ended);
         }
         let x = self.normalize(&self.next_obs);
-        let next_value = net
-            .value(tensor2(x, n, od, &dev))
+        let next_vals = net
+            .values(tensor2(x, n, od, &dev))
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32");
-        let advantages = gae(
+        let next_value: Vec<f32> = next_vals.iter().step_by(heads).copied().collect();
+        let mut advantages = gae(
             Rollout {
                 rewards: &rewards,
                 values: &values,
@@ -723,6 +916,65 @@ impl<E: TrainEnv> Ppo<E> {
             cfg.gae_lambda,
         );
         let returns: Vec<f32> = advantages.iter().zip(&values).map(|(a, v)| a + v).collect();
+        // The value targets, `heads` per stored step.
+        let mut targets = returns.clone();
+        let mut old_values = values.clone();
+        // With a split critic, the minibatch normalisation divides by the cost advantage's std:
+        // `cost_adv` is that part, in the same units as the combined `advantages`.
+        let mut cost_adv: Vec<f32> = Vec::new();
+        let mut ev_viol = f64::NAN;
+        if split {
+            for end in &episodes {
+                let stat = |k: &str| end.stats.iter().find(|(n, _)| *n == k).map(|x| x.1);
+                if let (Some(task), Some(att), Some(tgt)) = (
+                    stat("scenario"),
+                    stat("slo_attainment_pct"),
+                    stat("slo_target_pct"),
+                ) {
+                    let (kp, ki) = (cfg.lagrange_kp, cfg.lagrange_ki);
+                    self.lagrange.update(task as usize, att, tgt, kp, ki);
+                }
+            }
+            let next_viol: Vec<f32> = next_vals.iter().skip(1).step_by(heads).copied().collect();
+            let viol_adv = gae(
+                Rollout {
+                    rewards: &viol_rewards,
+                    values: &viol_values,
+                    dones: &dones,
+                    next_value: &next_viol,
+                    next_done: &self.next_done,
+                    num_envs: n,
+                },
+                cfg.gamma,
+                cfg.gae_lambda,
+            );
+            let viol_ret: Vec<f32> = viol_adv
+                .iter()
+                .zip(&viol_values)
+                .map(|(a, v)| a + v)
+                .collect();
+            ev_viol = explained_variance(&viol_ret, &viol_values);
+            targets = returns
+                .iter()
+                .zip(&viol_ret)
+                .flat_map(|(&c, &v)| [c, v])
+                .collect();
+            old_values = values
+                .iter()
+                .zip(&viol_values)
+                .flat_map(|(&c, &v)| [c, v])
+                .collect();
+            // Back to the reward's units (replica-intervals), the violation part weighed by λ.
+            let (sc, sv) = (self.reward_scaler.std(), self.viol_scaler.std());
+            cost_adv = advantages
+                .iter()
+                .map(|&a| (f64::from(a) * sc) as f32)
+                .collect();
+            for (i, a) in advantages.iter_mut().enumerate() {
+                let lambda = self.lagrange.of(step_tasks[i]);
+                *a = (f64::from(*a) * sc + lambda * f64::from(viol_adv[i]) * sv) as f32;
+            }
+        }
 
         // Optimise the policy and value network.
         let update_start = Instant::now();
@@ -749,19 +1001,45 @@ impl<E: TrainEnv> Ppo<E> {
                 let g_act: Vec<i64> = chunk.iter().map(|&i| actions[i]).collect();
                 let g_lp: Vec<f32> = chunk.iter().map(|&i| logprobs[i]).collect();
                 let mut g_adv: Vec<f32> = chunk.iter().map(|&i| advantages[i]).collect();
-                let g_ret: Vec<f32> = chunk.iter().map(|&i| returns[i]).collect();
-                let g_val: Vec<f32> = chunk.iter().map(|&i| values[i]).collect();
+                let g_ret: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|&i| targets[i * heads..(i + 1) * heads].iter().copied())
+                    .collect();
+                let g_val: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|&i| old_values[i * heads..(i + 1) * heads].iter().copied())
+                    .collect();
                 if cfg.norm_adv && m > 1 {
-                    let mean = g_adv.iter().map(|&a| f64::from(a)).sum::<f64>() / m as f64;
-                    let var = g_adv
-                        .iter()
-                        .map(|&a| (f64::from(a) - mean).powi(2))
-                        .sum::<f64>()
-                        / (m - 1) as f64; // torch's std is unbiased
-                    let sd = var.sqrt() + 1e-8;
-                    g_adv
-                        .iter_mut()
-                        .for_each(|a| *a = ((f64::from(*a) - mean) / sd) as f32);
+                    // The scale: the advantage's own std, or with a split critic the cost part's.
+                    let sd = if split {
+                        let g_cost: Vec<f32> = chunk.iter().map(|&i| cost_adv[i]).collect();
+                        sample_std(&g_cost)
+                    } else {
+                        sample_std(&g_adv)
+                    } + 1e-8;
+                    if split {
+                        // Centre on the median, clip, then centre on the clipped values' mean:
+                        // one interval of violations far beyond the cost spread would otherwise
+                        // move the mean, and so every other sample's advantage, by up to its own
+                        // size over m.
+                        let clip = cfg.adv_clip.unwrap_or(f64::INFINITY);
+                        let mut sorted = g_adv.clone();
+                        sorted.sort_by(f32::total_cmp);
+                        let median = f64::from(sorted[m / 2]);
+                        let scaled: Vec<f64> = g_adv
+                            .iter()
+                            .map(|&a| ((f64::from(a) - median) / sd).clamp(-clip, clip))
+                            .collect();
+                        let c = scaled.iter().sum::<f64>() / m as f64;
+                        for (a, s) in g_adv.iter_mut().zip(&scaled) {
+                            *a = (s - c) as f32;
+                        }
+                    } else {
+                        let mean = g_adv.iter().map(|&a| f64::from(a)).sum::<f64>() / m as f64;
+                        g_adv
+                            .iter_mut()
+                            .for_each(|a| *a = ((f64::from(*a) - mean) / sd) as f32);
+                    }
                 }
                 let d = &self.device;
                 let x = tensor2(g_obs, m, od, d);
@@ -773,7 +1051,7 @@ impl<E: TrainEnv> Ppo<E> {
                     .sum_dim(1)
                     .neg()
                     .reshape([m]);
-                let newvalue = self.model.value(x);
+                let newvalue = self.model.values(x);
                 let logratio = newlogprob - tensor1(g_lp, d);
                 let ratio = logratio.clone().exp();
 
@@ -798,9 +1076,9 @@ impl<E: TrainEnv> Ppo<E> {
                 let pg1 = adv.clone().neg() * ratio.clone();
                 let pg2 = adv.neg() * ratio.clamp(1.0 - c, 1.0 + c);
                 let pg_loss = pg1.max_pair(pg2).mean();
-                let ret = tensor1(g_ret, d);
+                let ret = tensor2(g_ret, m, heads, d);
                 let v_loss = if cfg.clip_vloss {
-                    let old = tensor1(g_val, d);
+                    let old = tensor2(g_val, m, heads, d);
                     let unclipped = (newvalue.clone() - ret.clone()).square();
                     let clipped = old.clone() + (newvalue - old).clamp(-c, c);
                     let clipped = (clipped - ret).square();
@@ -859,25 +1137,7 @@ impl<E: TrainEnv> Ppo<E> {
         }
         let update_s = update_start.elapsed().as_secs_f64();
 
-        let explained_variance = {
-            let mean_r = returns.iter().map(|&r| f64::from(r)).sum::<f64>() / b as f64;
-            let var_y = returns
-                .iter()
-                .map(|&r| (f64::from(r) - mean_r).powi(2))
-                .sum::<f64>();
-            let diff: Vec<f64> = returns
-                .iter()
-                .zip(&values)
-                .map(|(&r, &v)| f64::from(r - v))
-                .collect();
-            let mean_d = diff.iter().sum::<f64>() / b as f64;
-            let var_d = diff.iter().map(|d| (d - mean_d).powi(2)).sum::<f64>();
-            if var_y == 0.0 {
-                f64::NAN
-            } else {
-                1.0 - var_d / var_y
-            }
-        };
+        let explained_variance = explained_variance(&returns, &values);
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         IterStats {
             iteration: self.iteration,
@@ -895,6 +1155,12 @@ impl<E: TrainEnv> Ppo<E> {
             bc_coef: bc,
             bc_loss: bc_l,
             bc_agreement: bc_agree,
+            explained_variance_viol: ev_viol,
+            lagrange_max: if split {
+                self.lagrange.multiplier.iter().copied().fold(1.0, f64::max)
+            } else {
+                f64::NAN
+            },
             episodes,
         }
     }
@@ -969,6 +1235,30 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_violation_multiplier_never_falls_below_the_penalty_price() {
+        let mut l = Lagrange::default();
+        assert_eq!(l.of(3), 1.0, "1 before any episode");
+        // Above target: the shortfall is negative and λ stays at the floor.
+        l.update(0, 99.9, 99.0, 10.0, 1.0);
+        assert_eq!(l.of(0), 1.0);
+        assert_eq!(l.integral[0], 0.0, "the integral never goes below 0");
+        // 5 points short: kp·0.05 + ki·0.05 above the floor.
+        l.update(0, 94.0, 99.0, 10.0, 1.0);
+        assert!((l.of(0) - (1.0 + 0.5 + 0.05)).abs() < 1e-12, "{}", l.of(0));
+        // Again short: the integral grows.
+        l.update(0, 94.0, 99.0, 10.0, 1.0);
+        assert!((l.of(0) - (1.0 + 0.5 + 0.10)).abs() < 1e-12, "{}", l.of(0));
+        // Back above target: the proportional term goes, the integral decays toward 0.
+        l.update(0, 100.0, 99.0, 10.0, 1.0);
+        assert!((l.integral[0] - 0.09).abs() < 1e-12);
+        assert_eq!(l.of(0), 1.0, "kp·(−0.01) + ki·0.09 < 0 is floored");
+        // Other tasks are untouched; a NaN attainment changes nothing.
+        assert_eq!(l.of(1), 1.0);
+        l.update(0, f64::NAN, 99.0, 10.0, 1.0);
+        assert_eq!(l.of(0), 1.0);
     }
 
     #[test]

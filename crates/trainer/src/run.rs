@@ -296,7 +296,46 @@ pub fn metrics_line(s: &IterStats) -> serde_json::Value {
         line["losses/bc_loss"] = num(s.bc_loss);
         line["charts/bc_agreement"] = num(s.bc_agreement);
     }
+    // The split critic's figures, only in runs that have one.
+    if s.lagrange_max.is_finite() {
+        line["losses/explained_variance_viol"] = num(s.explained_variance_viol);
+        line["charts/lagrange_max"] = num(s.lagrange_max);
+    }
     line
+}
+
+/// A critic with one output: a split critic's heads, each times its return scale, summed (the
+/// value in the reward's units); a one-head critic as it is.
+fn one_value_head(
+    mut layers: Vec<rlscale_runtime::Dense>,
+    scales: &[f64],
+) -> Vec<rlscale_runtime::Dense> {
+    let Some(last) = layers.last_mut() else {
+        return layers;
+    };
+    if last.d_out <= 1 || last.d_out != scales.len() {
+        return layers;
+    }
+    let k = last.d_out;
+    let weight = (0..last.d_in)
+        .map(|i| {
+            (0..k)
+                .map(|h| f64::from(last.weight[i * k + h]) * scales[h])
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let bias = vec![
+        (0..k)
+            .map(|h| f64::from(last.bias[h]) * scales[h])
+            .sum::<f64>() as f32,
+    ];
+    *last = rlscale_runtime::Dense {
+        d_in: last.d_in,
+        d_out: 1,
+        weight,
+        bias,
+    };
+    layers
 }
 
 /// The model file of the learner's current network, with the action table its outputs index and
@@ -329,7 +368,7 @@ pub fn export<E: TrainEnv>(
         },
         feature_ranges: ppo.feature_ranges.clone(),
         actor: ppo.model.actor.to_dense(),
-        critic: ppo.model.critic.to_dense(),
+        critic: one_value_head(ppo.model.critic.to_dense(), &ppo.value_scales()),
         activation: "tanh".into(),
         action_deltas: Vec::new(),
         actions: Vec::new(),

@@ -125,6 +125,10 @@ pub struct SimTrainEnv {
     plan: Vec<u32>,
     /// Steps taken in the current episode.
     steps: usize,
+    /// One replica billed for one control interval, US dollars: the reward's unit.
+    unit_usd: f64,
+    /// The episode's SLO attainment target, percent.
+    slo_target_pct: f64,
 }
 
 impl SimTrainEnv {
@@ -144,6 +148,8 @@ impl SimTrainEnv {
             teacher: None,
             plan: Vec::new(),
             steps: 0,
+            unit_usd: 1.0,
+            slo_target_pct: 99.0,
         }
     }
 
@@ -338,6 +344,9 @@ impl TrainEnv for SimTrainEnv {
         self.space = ActionSpace::new(r.min, r.max);
         self.target = r.initial;
         let sc = Arc::new(sc);
+        self.unit_usd =
+            sc.service_profile().usd_per_replica_hour() * sc.file.control_interval_s / 3600.0;
+        self.slo_target_pct = 100.0 * sc.slo.target;
         let steps = sc.file.max_episode_steps;
         self.plan = match self.teacher {
             None => Vec::new(),
@@ -388,6 +397,7 @@ impl TrainEnv for SimTrainEnv {
         Transition {
             obs: s.obs.0.to_vec(),
             reward: s.reward as f32,
+            cost: Some((-s.info.cost_usd / self.unit_usd) as f32),
             terminated: s.terminated,
             truncated: s.truncated,
         }
@@ -399,6 +409,10 @@ impl TrainEnv for SimTrainEnv {
 
     fn task(&self) -> usize {
         self.variant.as_ref().map_or(0, |v| v.entry)
+    }
+
+    fn splits_reward(&self) -> bool {
+        true
     }
 
     fn teacher_action(&self) -> Option<usize> {
@@ -425,6 +439,7 @@ impl TrainEnv for SimTrainEnv {
         vec![
             ("cost_usd", t.cost_usd),
             ("slo_attainment_pct", attainment),
+            ("slo_target_pct", self.slo_target_pct),
             ("slo_violations", t.slo_violations as f64),
             (
                 "scenario",
