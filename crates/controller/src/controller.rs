@@ -260,11 +260,16 @@ impl Context {
     }
 
     /// Publish an Event; whether the API server took it.
+    ///
+    /// kube's [`Recorder`] folds an Event into an earlier one of the same type, reason, `action` and
+    /// object (seen within the last 6 min), counting it (`series.count`) but keeping the earlier
+    /// note: the `action` decides which Events are repeats (see [`scale_action`]).
     async fn event(
         &self,
         obj: &DynamicObject,
         type_: EventType,
         reason: &str,
+        action: String,
         note: String,
     ) -> bool {
         let reference = obj.object_ref(&resource());
@@ -272,12 +277,7 @@ impl Context {
             type_,
             reason: reason.into(),
             note: Some(event_note(note)),
-            action: if reason == "Scaled" {
-                "Scale"
-            } else {
-                "Reconcile"
-            }
-            .into(),
+            action,
             secondary: None,
         };
         match self.recorder.publish(&ev, &reference).await {
@@ -301,7 +301,13 @@ impl Context {
         };
         if fresh
             && !self
-                .event(obj, EventType::Warning, reason, message.to_string())
+                .event(
+                    obj,
+                    EventType::Warning,
+                    reason,
+                    "Reconcile".into(),
+                    message.to_string(),
+                )
                 .await
         {
             // Not published (the API server refused it or did not answer): not marked either, so
@@ -377,6 +383,15 @@ pub fn event_note(note: String) -> String {
         end -= 1;
     }
     format!("{}{MORE}", &note[..end])
+}
+
+/// The `action` of the `Scaled` Event of a scale `from` → `to`: `Scale2To10`. kube's [`Recorder`]
+/// folds Events of one object, type, reason and action into the first (a `series` count, the first
+/// note kept); with one action for every scaling, `kubectl describe` showed `2 → 10 replicas (x27)`
+/// for 27 different scalings (issue 18, bug 5). Keyed by its numbers, each different scaling is an
+/// Event of its own, and only the same scaling again counts up.
+pub fn scale_action(from: u32, to: u32) -> String {
+    format!("Scale{from}To{to}")
 }
 
 /// The key of an object's decision state and warnings: its `metadata.uid`, which the API server
@@ -818,6 +833,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                         &obj,
                         EventType::Normal,
                         "Scaled",
+                        scale_action(from, d.replicas),
                         format!(
                             "{} {}: {} → {} replicas; source: {source}; reason: {reason}",
                             target.kind, target.name, from, d.replicas
