@@ -1,6 +1,13 @@
-//! Gymnasium-style conformance of every scenario in `envs/` (see `rlscale_core::check_env`): the same seed
-//! gives the same trajectory, observations stay inside the declared space, truncation happens at the
-//! episode limit, and `step` before `reset` is an error.
+//! Conformance suites.
+//!
+//! * Here: Gymnasium-style conformance of every scenario in `envs/` (see `rlscale_core::check_env`): the
+//!   same seed gives the same trajectory, observations stay inside the declared space, truncation
+//!   happens at the episode limit, and `step` before `reset` is an error.
+//! * [`hpa`]: the HPA law against Kubernetes' `replica_calculator_test.go` and `horizontal_test.go`.
+//! * [`kpa`]: the KPA law against Knative Serving's `autoscaler_test.go`.
+
+mod hpa;
+mod kpa;
 
 use rlscale_core::{Action, Env, EnvError, check_env};
 use rlscale_sim::{Overrides, SimEnv};

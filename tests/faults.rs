@@ -282,6 +282,23 @@ impl Env {
             .collect()
     }
 
+    /// Wait until the controller has written `target`'s scale at least `n` times; how many it has.
+    async fn wait_scale_writes(&self, target: &str, n: usize) -> usize {
+        let t = Instant::now();
+        loop {
+            let k = self.scale_writes(target).len();
+            if k >= n {
+                return k;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{target}: {k} scale writes, waited for {n}\n{}",
+                self.last_decisions()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The test plays a person scaling `target` back by hand.
     async fn set_replicas(&self, target: &str, replicas: i32) {
         let d: Api<Deployment> = Api::namespaced(self.client.clone(), "default");
@@ -887,5 +904,76 @@ fn an_unsynced_hpa_is_ignored_and_active_mode_clears_the_hpa_fields() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         e.stop_controller().await;
+    });
+}
+
+/// Issue 18, bug 5: kube's Recorder folds an Event into an earlier one of the same object, type,
+/// reason and action (a `series` count, the earlier note kept). With one action for every scaling,
+/// `kubectl describe` showed `2 → 10 replicas (x27)` for 27 different scalings. Each different
+/// scaling must be an Event whose note states its own numbers; only the same scaling again may count
+/// up. The Deployment starts at 2 and is set back by hand twice (to 3, then to 2 again).
+#[test]
+fn each_different_scaling_is_its_own_event() {
+    runtime().block_on(async {
+        let mut e = env().await;
+        e.deployment("sc", 2, 2).await;
+        e.rla("sc", "sc", json!({})).await;
+        e.start_controller(None).await;
+        let mut seen = 0;
+        for by_hand in [3, 2] {
+            seen = e.wait_scale_writes("sc", seen + 1).await;
+            e.set_replicas("sc", by_hand).await;
+        }
+        e.wait_scale_writes("sc", seen + 1).await;
+        // Let a last scale settle, then stop writing.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        e.stop_controller().await;
+        // Every successful write to the scale, in order (the test's own by hand, and the
+        // controller's): each controller write scales from the size the write before it left.
+        let mut size = 2;
+        let mut scalings = Vec::new();
+        for w in e.api.writes().into_iter().filter(|w| {
+            w.subresource.as_deref() == Some("scale")
+                && w.name.as_deref() == Some("sc")
+                && w.status < 300
+        }) {
+            let to = w.body["spec"]["replicas"].as_i64().unwrap();
+            if w.field_manager.as_deref() == Some(rlscale_controller::controller::FIELD_MANAGER) {
+                scalings.push((size, to));
+            }
+            size = to;
+        }
+        assert!(scalings.len() >= 3, "{scalings:?}");
+        let events: Vec<KEvent> = e
+            .events("sc")
+            .await
+            .into_iter()
+            .filter(|ev| ev.reason.as_deref() == Some("Scaled"))
+            .collect();
+        let notes: Vec<(String, i32)> = events
+            .iter()
+            .map(|ev| {
+                let count = ev.series.as_ref().map_or(1, |s| s.count);
+                (ev.note.clone().unwrap_or_default(), count)
+            })
+            .collect();
+        let mut distinct = scalings.clone();
+        distinct.sort();
+        distinct.dedup();
+        for (from, to) in &distinct {
+            let said = format!(": {from} → {to} replicas;");
+            let n = notes
+                .iter()
+                .filter(|(note, _)| note.contains(&said))
+                .count();
+            assert_eq!(
+                n, 1,
+                "scaling {from} → {to}: {n} Events say so; scalings {scalings:?}, Events {notes:?}"
+            );
+        }
+        assert_eq!(events.len(), distinct.len(), "{scalings:?} {notes:?}");
+        // The repeats count up: one count per scaling.
+        let counted: i32 = notes.iter().map(|(_, c)| c).sum();
+        assert_eq!(counted as usize, scalings.len(), "{scalings:?} {notes:?}");
     });
 }

@@ -81,6 +81,36 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
     Ok(std::time::Duration::from_secs_f64(v * scale))
 }
 
+/// Where the Lease's namespace came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseNamespaceFrom {
+    Flag,
+    Env,
+    Default,
+}
+
+impl LeaseNamespaceFrom {
+    fn as_str(self) -> &'static str {
+        match self {
+            LeaseNamespaceFrom::Flag => "--leader-election-namespace",
+            LeaseNamespaceFrom::Env => "$POD_NAMESPACE",
+            LeaseNamespaceFrom::Default => "default",
+        }
+    }
+}
+
+/// The Lease's namespace: `--leader-election-namespace`, else `$POD_NAMESPACE` (when not empty),
+/// else `default`; and which of the three it was.
+fn lease_namespace(flag: Option<&str>, env: Option<&str>) -> (String, LeaseNamespaceFrom) {
+    if let Some(ns) = flag {
+        return (ns.to_string(), LeaseNamespaceFrom::Flag);
+    }
+    match env.filter(|n| !n.is_empty()) {
+        Some(ns) => (ns.to_string(), LeaseNamespaceFrom::Env),
+        None => ("default".into(), LeaseNamespaceFrom::Default),
+    }
+}
+
 /// This process's leader-election identity: $POD_NAME, else `<hostname>_<pid>`.
 fn identity() -> String {
     if let Ok(p) = std::env::var("POD_NAME")
@@ -150,15 +180,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )));
     }
     let leader_election = if args.leader_elect {
-        let ns = args
-            .leader_election_namespace
-            .clone()
-            .or_else(|| {
-                std::env::var("POD_NAMESPACE")
-                    .ok()
-                    .filter(|n| !n.is_empty())
-            })
-            .unwrap_or_else(|| "default".into());
+        let env = std::env::var("POD_NAMESPACE").ok();
+        let (ns, from) = lease_namespace(args.leader_election_namespace.as_deref(), env.as_deref());
+        match from {
+            LeaseNamespaceFrom::Default => tracing::warn!(
+                namespace = %ns,
+                "leader election: neither --leader-election-namespace nor $POD_NAMESPACE is set; the \
+                 Lease goes to namespace \"default\" (the shipped RBAC grants Leases in the \
+                 controller's own namespace only)"
+            ),
+            _ => {
+                tracing::info!(namespace = %ns, from = from.as_str(), "leader election: the Lease's namespace")
+            }
+        }
         let mut le =
             rlscale_controller::LeaseConfig::new(&args.leader_election_id, &ns, &identity());
         le.lease_duration = args.lease_duration;
@@ -185,4 +219,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .context("controller")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_namespace_and_where_it_came_from() {
+        use LeaseNamespaceFrom::*;
+        assert_eq!(lease_namespace(Some("a"), Some("b")), ("a".into(), Flag));
+        assert_eq!(lease_namespace(None, Some("b")), ("b".into(), Env));
+        assert_eq!(lease_namespace(None, Some("")), ("default".into(), Default));
+        assert_eq!(lease_namespace(None, None), ("default".into(), Default));
+    }
 }

@@ -126,7 +126,17 @@ pub fn envs_dir(flag: &Option<PathBuf>) -> PathBuf {
 fn init_tracing(controller: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if controller { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // kube-client logs an ERROR for every failed request: during an API-server outage, one per
+    // object every 5 s. The controller logs each failure itself, rate-limited
+    // (`rlscale_controller::loglimit`); kube-client's own line only when RUST_LOG names kube_client.
+    let names_kube = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("kube_client"));
+    if controller
+        && !names_kube
+        && let Ok(quiet) = "kube_client::client::builder=off".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

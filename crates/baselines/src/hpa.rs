@@ -558,13 +558,15 @@ impl Hpa {
 
     /// A new HPA with empty history. `bounds.min` is `minReplicas`, `bounds.max` `maxReplicas`.
     ///
-    /// `minReplicas: 0` needs the `HPAScaleToZero` gate and only External (or Object) metrics in
-    /// Kubernetes: the API server rejects it beside a Resource or Pods metric, whose per-pod average
-    /// does not exist at zero pods (such an HPA would stay at zero forever). So a scenario that allows
-    /// zero replicas gets `minReplicas: 1` here unless every metric is External, as a user would have
-    /// to write it.
+    /// `minReplicas: 0` needs the `HPAScaleToZero` gate and at least one External (or Object) metric
+    /// in Kubernetes (`pkg/apis/autoscaling/validation`: "must specify at least one Object or External
+    /// metric to support scaling to zero replicas"): with Resource or Pods metrics only, whose per-pod
+    /// average does not exist at zero pods, such an HPA would stay at zero forever. So a scenario that
+    /// allows zero replicas gets `minReplicas: 1` here unless some metric is External, as a user would
+    /// have to write it. Beside an External metric, a Resource or Pods metric fails at zero pods and the
+    /// External one alone scales the target back up (§1.3: the max over the valid proposals).
     pub fn new(cfg: HpaConfig, mut bounds: Bounds) -> Self {
-        let external_only = cfg.metrics.iter().all(|m| {
+        let has_external = cfg.metrics.iter().any(|m| {
             matches!(
                 m.kind,
                 MetricKind::ExternalValue | MetricKind::ExternalAverageValue
@@ -572,7 +574,7 @@ impl Hpa {
         });
         // (A range of [0, 0] stays at zero: a real HPA cannot have maxReplicas 0 at all, and raising the
         // floor above the ceiling would leave the range.)
-        if bounds.min == 0 && !external_only && bounds.max >= 1 {
+        if bounds.min == 0 && !has_external && bounds.max >= 1 {
             bounds.min = 1;
         }
         let behavior = cfg.behavior.as_ref().map(|b| {
@@ -1367,6 +1369,25 @@ mod tests {
             ext.reconcile(0, &at(15.0, 0, 0, 25.0), SimTime(T0 + 15.0)),
             3
         );
+        // One External metric is enough (Kubernetes' validation asks for at least one): beside a Pods
+        // metric, which fails at zero pods, the External one scales back from zero on its own.
+        let mixed = HpaConfig {
+            metrics: vec![
+                metric(MetricKind::PodsAverageValue, Signal::QueueDepth, 10.0),
+                metric(MetricKind::ExternalValue, Signal::Running, 10.0),
+            ],
+            ..HpaConfig::default()
+        };
+        let mut mixed = Hpa::new(mixed, Bounds { min: 0, max: 20 });
+        let mut idle = at(0.0, 2, 0, 0.0);
+        idle.running = 0.0;
+        // At zero load both propose 0; the initial recommendation (2) holds it for the 300-s window.
+        assert_eq!(mixed.reconcile(2, &idle, SimTime(T0)), 2);
+        let later = at(301.0, 2, 0, 0.0);
+        assert_eq!(mixed.reconcile(2, &later, SimTime(T0 + 301.0)), 0);
+        let mut load = at(316.0, 0, 0, 0.0);
+        load.running = 25.0;
+        assert_eq!(mixed.reconcile(0, &load, SimTime(T0 + 316.0)), 3);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use rlscale_core::{Policy, SimTime, Source};
 use rlscale_runtime::decision_log::{ConfigLine, DecisionLine, LogLine};
 use rlscale_runtime::{ModelFile, Runtime};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::crd::{
     Divergence, GROUP, KIND, LastDecision, Mode, PLURAL, RLAutoscalerSpec, RLAutoscalerStatus,
@@ -35,6 +35,7 @@ use crate::crd::{
 };
 use crate::decide::{self, QueryResult, camel, rfc3339, set_condition};
 use crate::lease::{LeaderElector, LeaseConfig};
+use crate::loglimit::{LOG_PERIOD_S, LogLimiter};
 use crate::metrics::Metrics;
 use crate::prom::Prometheus;
 
@@ -213,6 +214,8 @@ pub struct Context {
     /// Last warning published per object (by uid) and topic, so that a persisting problem is not
     /// re-published every interval.
     warned: Mutex<HashMap<(String, String), String>>,
+    /// Which repeated failure lines get logged (per object and kind: the first, then one a minute).
+    logs: Mutex<LogLimiter>,
     /// Set once the controller's watch has listed the objects.
     pub ready: AtomicBool,
     /// HPAs by watch (set by [`run`]); `None`: look them up through the API.
@@ -251,6 +254,7 @@ impl Context {
             clock: Arc::new(wall_clock),
             states: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashMap::new()),
+            logs: Mutex::new(LogLimiter::new(LOG_PERIOD_S)),
             ready: AtomicBool::new(false),
             reconcile_timeout: Duration::from_secs(30),
             max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
@@ -260,11 +264,16 @@ impl Context {
     }
 
     /// Publish an Event; whether the API server took it.
+    ///
+    /// kube's [`Recorder`] folds an Event into an earlier one of the same type, reason, `action` and
+    /// object (seen within the last 6 min), counting it (`series.count`) but keeping the earlier
+    /// note: the `action` decides which Events are repeats (see [`scale_action`]).
     async fn event(
         &self,
         obj: &DynamicObject,
         type_: EventType,
         reason: &str,
+        action: String,
         note: String,
     ) -> bool {
         let reference = obj.object_ref(&resource());
@@ -272,18 +281,15 @@ impl Context {
             type_,
             reason: reason.into(),
             note: Some(event_note(note)),
-            action: if reason == "Scaled" {
-                "Scale"
-            } else {
-                "Reconcile"
-            }
-            .into(),
+            action,
             secondary: None,
         };
         match self.recorder.publish(&ev, &reference).await {
             Ok(()) => true,
             Err(e) => {
-                warn!(error = %e, reason, "cannot publish an Event");
+                if let Some(suppressed) = self.admit_log(&object_key(obj), "event") {
+                    warn!(object = %display_name(obj), error = %e, reason, suppressed, "cannot publish an Event");
+                }
                 false
             }
         }
@@ -301,7 +307,13 @@ impl Context {
         };
         if fresh
             && !self
-                .event(obj, EventType::Warning, reason, message.to_string())
+                .event(
+                    obj,
+                    EventType::Warning,
+                    reason,
+                    "Reconcile".into(),
+                    message.to_string(),
+                )
                 .await
         {
             // Not published (the API server refused it or did not answer): not marked either, so
@@ -311,6 +323,16 @@ impl Context {
                 w.remove(&key);
             }
         }
+    }
+
+    /// Whether to log a repeated failure line of `kind` about the object `key` now: `Some(n)`, with the
+    /// `n` lines held back since the last one logged, or `None` (held back). See [`LogLimiter`].
+    fn admit_log(&self, key: &str, kind: &str) -> Option<u64> {
+        let now = (self.clock)();
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(key, kind, now)
     }
 
     /// The problem of `topic` is gone: its next occurrence is published again.
@@ -332,6 +354,10 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(k, _), _| k != uid);
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
     }
 
     /// Forget the state of every object whose uid is not in `live` (after a relist: an object deleted
@@ -345,6 +371,10 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(k, _), _| live.contains(k));
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k| live.contains(k));
     }
 
     /// Forget every object's decision state (after losing the leader lease: a new term starts fresh).
@@ -357,6 +387,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.ready.store(false, Ordering::Relaxed);
     }
 }
@@ -379,6 +410,15 @@ pub fn event_note(note: String) -> String {
     format!("{}{MORE}", &note[..end])
 }
 
+/// The `action` of the `Scaled` Event of a scale `from` → `to`: `Scale2To10`. kube's [`Recorder`]
+/// folds Events of one object, type, reason and action into the first (a `series` count, the first
+/// note kept); with one action for every scaling, `kubectl describe` showed `2 → 10 replicas (x27)`
+/// for 27 different scalings (issue 18, bug 5). Keyed by its numbers, each different scaling is an
+/// Event of its own, and only the same scaling again counts up.
+pub fn scale_action(from: u32, to: u32) -> String {
+    format!("Scale{from}To{to}")
+}
+
 /// The key of an object's decision state and warnings: its `metadata.uid`, which the API server
 /// assigns anew to every object it creates. Keyed by namespace/name, an `RLAutoscaler` deleted and
 /// created again under the same name (at generation 1 again) would inherit the deleted one's runtime,
@@ -389,6 +429,11 @@ pub fn object_key(obj: &DynamicObject) -> String {
         Some(uid) if !uid.is_empty() => uid.clone(),
         _ => format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
     }
+}
+
+/// `namespace/name`, for log lines.
+fn display_name(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// This object's phase within its interval, in seconds: a stable hash (FNV-1a, 64 bit) of
@@ -818,6 +863,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
                         &obj,
                         EventType::Normal,
                         "Scaled",
+                        scale_action(from, d.replicas),
                         format!(
                             "{} {}: {} → {} replicas; source: {source}; reason: {reason}",
                             target.kind, target.name, from, d.replicas
@@ -1083,7 +1129,9 @@ pub async fn reconcile_bounded(
             let message = format!(
                 "the reconcile did not finish within {limit:?} (an API server or Prometheus that does not answer); retrying"
             );
-            warn!(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), %message);
+            if let Some(suppressed) = ctx.admit_log(&object_key(&obj), "timeout") {
+                warn!(object = %display_name(&obj), suppressed, %message);
+            }
             let say = async {
                 ctx.warn_once(&obj, "timeout", "ReconcileTimeout", &message)
                     .await;
@@ -1113,9 +1161,14 @@ pub async fn reconcile_bounded(
 /// Reconciles in flight at most, by default (`--max-concurrent-reconciles`).
 pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 32;
 
-/// On a failed reconcile: log, count, retry in 5 s.
+/// On a failed reconcile: log, count, retry in 5 s. The log line is rate-limited per object and error
+/// class (the first, then one a minute saying how many were held back): during an API-server outage
+/// every object fails every 5 s.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), error = %error, "reconcile failed");
+    let kind = format!("reconcile:{}", error.metric_label());
+    if let Some(suppressed) = ctx.admit_log(&object_key(&obj), &kind) {
+        warn!(object = %display_name(&obj), error = %error, suppressed, "reconcile failed");
+    }
     ctx.metrics.failure(&error.metric_label());
     Action::requeue(Duration::from_secs(5))
 }
@@ -1201,11 +1254,16 @@ async fn run_controller(
             }
         })
         .reflect(hpa_writer)
-        .for_each(|r| {
-            if let Err(e) = r {
-                warn!(error = %e, "HPA watch");
+        .for_each({
+            let ctx = ctx.clone();
+            move |r| {
+                if let Err(e) = r
+                    && let Some(suppressed) = ctx.admit_log("", "hpa-watch")
+                {
+                    warn!(error = %e, suppressed, "HPA watch");
+                }
+                futures::future::ready(())
             }
-            futures::future::ready(())
         });
     let mut stop2 = stop.clone();
     tokio::select! {
@@ -1263,6 +1321,7 @@ async fn run_applier(
     // On shutdown the applier is dropped: a reconcile in flight is abandoned between two awaits. Every
     // write it makes is a single idempotent request (a scale patch carrying the resourceVersion it
     // read, a status merge patch), so an abandoned reconcile leaves nothing half-written.
+    let log_ctx = ctx.clone();
     applier(
         |obj, ctx: Arc<Context>| Box::pin(reconcile_bounded(obj, ctx)),
         error_policy,
@@ -1279,8 +1338,18 @@ async fn run_applier(
         let _ = stop.wait_for(|s| *s).await;
     })
     .for_each(|r| {
-        if let Err(e) = r {
-            warn!(error = %e, "controller");
+        match r {
+            // error_policy has logged it.
+            Err(e @ kube::runtime::controller::Error::ReconcilerFailed(..)) => {
+                debug!(error = %e, "controller")
+            }
+            Err(e @ kube::runtime::controller::Error::QueueError(_)) => {
+                if let Some(suppressed) = log_ctx.admit_log("", "watch") {
+                    warn!(error = %e, suppressed, "controller");
+                }
+            }
+            Err(e) => warn!(error = %e, "controller"),
+            Ok(_) => {}
         }
         futures::future::ready(())
     })

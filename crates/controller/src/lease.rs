@@ -23,7 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::PostParams;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
 /// How to elect a leader.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,48 @@ impl LeaseConfig {
     }
 }
 
+/// The advice logged, once, when the API server forbids the Lease (403): without
+/// `--leader-election-namespace` or `$POD_NAMESPACE` the Lease goes to `default`, where the shipped
+/// RBAC (`deploy/rbac.yaml`: Leases in the controller's own namespace only) refuses it, and a candidate
+/// would otherwise retry with a 403 every `retry_period`, forever.
+pub fn forbidden_advice(cfg: &LeaseConfig) -> String {
+    format!(
+        "the API server forbids this controller the Lease {ns}/{name} (403), so it cannot lead and \
+         reconciles nothing. The shipped RBAC (deploy/rbac.yaml) grants Leases in the controller's own \
+         namespace (rlscale-system) only: run with --leader-election-namespace=<that namespace>, or set the \
+         POD_NAMESPACE environment variable (deploy/deployment.yaml sets it from the pod's \
+         metadata.namespace), or grant Leases in namespace {ns:?}. Retrying every {retry:?}; further \
+         403s are logged at DEBUG only",
+        ns = cfg.namespace,
+        name = cfg.name,
+        retry = cfg.retry_period,
+    )
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+enum Failure {
+    /// The API answered with an error, or could not be reached.
+    Kube(kube::Error),
+    /// No answer within the limit.
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Kube(e) => e.fmt(f),
+            Failure::Timeout(limit) => write!(f, "no answer within {limit:?}"),
+        }
+    }
+}
+
+impl Failure {
+    fn forbidden(&self) -> bool {
+        matches!(self, Failure::Kube(kube::Error::Api(s)) if s.code == 403)
+    }
+}
+
 /// What one attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -122,6 +164,8 @@ pub struct LeaderElector {
     clock: Arc<dyn Fn() -> f64 + Send + Sync>,
     observed: Option<(Record, Instant)>,
     leading: bool,
+    /// Whether a 403 has been logged (with [`forbidden_advice`]); later ones are not.
+    forbidden_logged: bool,
 }
 
 impl std::fmt::Debug for LeaderElector {
@@ -151,6 +195,7 @@ impl LeaderElector {
             clock,
             observed: None,
             leading: false,
+            forbidden_logged: false,
         }
     }
 
@@ -254,12 +299,28 @@ impl LeaderElector {
     }
 
     /// One attempt bounded by `limit` (a hung API server counts as a failed attempt).
-    async fn attempt(&mut self, limit: Duration) -> Result<Attempt, String> {
+    async fn attempt(&mut self, limit: Duration) -> Result<Attempt, Failure> {
         match tokio::time::timeout(limit, self.try_acquire_or_renew()).await {
             Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {limit:?}")),
+            Ok(Err(e)) => Err(Failure::Kube(e)),
+            Err(_) => Err(Failure::Timeout(limit)),
         }
+    }
+
+    /// Log a failed attempt (`what`: "cannot acquire …"). A 403 will not go away by retrying: the
+    /// first is logged at ERROR with [`forbidden_advice`], the rest at DEBUG.
+    fn log_failure(&mut self, what: &str, e: &Failure) {
+        let lease = format!("{}/{}", self.cfg.namespace, self.cfg.name);
+        if e.forbidden() {
+            if !self.forbidden_logged {
+                self.forbidden_logged = true;
+                error!(%lease, error = %e, "{}", forbidden_advice(&self.cfg));
+            } else {
+                debug!(%lease, error = %e, "{what}");
+            }
+            return;
+        }
+        warn!(%lease, error = %e, "{what}");
     }
 
     /// Try every `retry_period` until we lead (true) or `stop` fires (false).
@@ -277,9 +338,7 @@ impl LeaderElector {
                         last_other = Some(who);
                     }
                 }
-                Err(e) => {
-                    warn!(lease = %self.cfg.name, error = %e, "cannot acquire the leader lease")
-                }
+                Err(e) => self.log_failure("cannot acquire the leader lease", &e),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.cfg.retry_period) => {}
@@ -308,9 +367,7 @@ impl LeaderElector {
                     self.leading = false;
                     return format!("the lease is now held by {who}");
                 }
-                Err(e) => {
-                    warn!(lease = %self.cfg.name, error = %e, "cannot renew the leader lease")
-                }
+                Err(e) => self.log_failure("cannot renew the leader lease", &e),
             }
         }
     }
@@ -353,6 +410,88 @@ impl LeaderElector {
             Err(_) => {
                 warn!(lease = %self.cfg.name, "cannot release the leader lease: no answer in time")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rlscale_testenv::{Fault, TestApiServer};
+    use std::sync::Mutex;
+
+    /// Log output captured in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    /// Issue 18: without `POD_NAMESPACE` or `--leader-election-namespace` the Lease goes to `default`,
+    /// where the shipped RBAC answers 403 forever. The candidate keeps trying, and says so once, at
+    /// ERROR, naming the Lease, the flag and the variable to set.
+    #[tokio::test]
+    async fn a_forbidden_lease_is_logged_once_with_what_to_set() {
+        let logs = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let api = TestApiServer::start().await.unwrap();
+        api.inject(Fault::status("/leases", 403));
+        let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
+        let mut cfg = LeaseConfig::new("rlscale-controller", "default", "me");
+        cfg.retry_period = Duration::from_millis(20);
+        cfg.renew_deadline = Duration::from_millis(500);
+        cfg.lease_duration = Duration::from_secs(1);
+        let mut elector = LeaderElector::new(client, cfg, Arc::new(|| 1.7e9));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let _ = stop.send(true);
+        });
+        assert!(!elector.acquire(stopped).await, "a 403 never leads");
+        stopper.await.unwrap();
+        let refused = api
+            .requests()
+            .iter()
+            .filter(|r| r.resource == "leases" && r.status == 403)
+            .count();
+        assert!(refused >= 3, "it kept trying: {refused} attempts");
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let about_the_lease: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("default/rlscale-controller"))
+            .collect();
+        assert_eq!(about_the_lease.len(), 1, "logged once:\n{text}");
+        let line = about_the_lease[0];
+        for needle in [
+            "ERROR",
+            "403",
+            "--leader-election-namespace",
+            "POD_NAMESPACE",
+            "deploy/rbac.yaml",
+        ] {
+            assert!(line.contains(needle), "{needle} missing: {line}");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`decide`]: the pure part of a reconcile (spec validation, the snapshot, conditions);
 //! - [`controller`]: the reconcile loop, active and shadow modes, Events, the decision log, `run`;
 //! - [`lease`]: leader election over a `coordination.k8s.io/v1` Lease (client-go's semantics);
+//! - [`loglimit`]: which repeated failure lines are logged (the first, then one a minute);
 //! - [`metrics`]: the controller's own Prometheus metrics.
 //!
 //! Data flow per object and interval: Prometheus → [`rlscale_core::MetricsSnapshot`] (the type the
@@ -17,6 +18,7 @@ pub mod controller;
 pub mod crd;
 pub mod decide;
 pub mod lease;
+pub mod loglimit;
 pub mod metrics;
 pub mod prom;
 

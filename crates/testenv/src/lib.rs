@@ -104,6 +104,31 @@
 //!   (the CRD `None` conversion strategy).
 //! - Only JSON is spoken (no protobuf, CBOR or YAML bodies; kube sends JSON even for apply).
 //! - Authentication and authorization are not enforced.
+//!
+//! # Not enforced: what a real API server refuses (or changes) and this one does not
+//!
+//! A test passing here can still fail on a cluster for these (issue 18 found four bugs that the
+//! server let through before it learnt the Event and Deployment-status rules above):
+//!
+//! - **RBAC**: every request is allowed. A Role or ClusterRole that does not grant a verb gives no
+//!   403 here (`deploy/rbac.yaml` is only compared with the verbs used, after the fact, by
+//!   `tests/rbac.rs`); a controller whose Lease namespace the RBAC does not cover runs fine here.
+//! - **A CRD's OpenAPI schema**: custom resources are stored as sent. No validation against the
+//!   schema (types, required fields, enums, minimums, `x-kubernetes-validations`), no pruning of
+//!   unknown fields, no defaults from the schema.
+//! - **Events as one store**: core `v1` and `events.k8s.io/v1` Events are two stores; an Event
+//!   written through one API is not listed through the other.
+//! - **Event validation beyond the rules above**: not the format of `reportingController`, the
+//!   `series` rules, the fields an update may not change, nor the core-`v1` rules for Events without
+//!   an `eventTime`.
+//! - **Zero values of built-in objects**: dropped for a Deployment's status counts only; other
+//!   built-in objects keep the zero values a client writes (an HPA's `currentReplicas: 0`).
+//! - **Validation of other built-in objects**: an HPA's spec is not validated (`maxReplicas` below
+//!   `minReplicas`, `minReplicas: 0` without an Object or External metric, bad metric specs are
+//!   stored); a Deployment is checked for `spec.replicas ≥ 0` and a selector only; pods, ConfigMaps
+//!   and Leases are not validated.
+//! - **Admission**: no admission plugins, policies or webhooks (quotas, limit ranges, namespace
+//!   lifecycle beyond "the namespace exists", pod security).
 
 #![warn(missing_docs)]
 
