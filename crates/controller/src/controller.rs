@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
@@ -25,7 +27,7 @@ use kube::{Client, Resource, ResourceExt};
 use rlscale_baselines::{Baseline, BaselineConfig, Bounds};
 use rlscale_core::{Policy, SimTime, Source};
 use rlscale_runtime::decision_log::{ConfigLine, DecisionLine, LogLine};
-use rlscale_runtime::{ModelFile, Runtime};
+use rlscale_runtime::{ModelFile, Outcome, Runtime, RuntimeConfig};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
@@ -596,167 +598,291 @@ async fn find_hpa(
     Ok(list.items.into_iter().find(|h| matches(h)))
 }
 
-/// One reconcile of one `RLAutoscaler`.
+/// Ends [`reconcile`] early when a step says so (`ControlFlow::Break` carries the requeue).
+macro_rules! step {
+    ($e:expr) => {
+        match $e {
+            ControlFlow::Continue(v) => v,
+            ControlFlow::Break(action) => return Ok(action),
+        }
+    };
+}
+
+/// One reconcile of one `RLAutoscaler`: spec → target → snapshot → decide → act → status. Each step is
+/// a method of [`Reconcile`]; a step that ends the reconcile early (a bad spec, a missing target) has
+/// written the object's status itself and breaks with the requeue.
 #[tracing::instrument(skip(obj, ctx), fields(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())))]
 pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.time_reconcile();
-    let ns = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let now = (ctx.clock)();
-    let generation = obj.metadata.generation;
-    let mut status: RLAutoscalerStatus = obj
-        .data
-        .get("status")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .unwrap_or_default();
-    status.observed_generation = generation;
+    let mut r = Reconcile::new(&obj, &ctx);
+    let (spec, rcfg) = step!(r.spec().await?);
+    let target = step!(r.target(&spec).await?);
+    let scraped = r.snapshot(&spec, &target).await;
+    let decided = r.decide(&spec, rcfg, &target, &scraped).await;
+    let acted = r.act(&spec, &target, &decided).await?;
+    r.write_status(&spec, &target, &scraped, &decided, &acted)
+        .await?;
+    r.report(&spec, &target, scraped, &decided, &acted);
+    Ok(requeue(&ctx, &r.ns, &r.name, spec.interval))
+}
 
-    // 1. The spec, parsed and validated on its own: a bad object gets a condition and an Event.
-    let raw_interval = obj
-        .data
-        .pointer("/spec/interval")
-        .and_then(|v| v.as_u64())
-        .map(|v| v.clamp(1, 3600) as u32)
-        .unwrap_or(15);
-    let parsed = match obj.data.get("spec") {
-        Some(s) => {
-            serde_json::from_value::<RLAutoscalerSpec>(s.clone()).map_err(|e| format!("spec: {e}"))
-        }
-        None => Err("spec is missing".to_string()),
-    }
-    .and_then(|spec| {
-        decide::validate(&spec)
-            .map(|cfg| (spec, cfg))
-            .map_err(|e| e.to_string())
-    });
-    let (spec, rcfg) = match parsed {
-        Ok(x) => x,
-        Err(message) => {
-            warn!(%message, "invalid RLAutoscaler spec");
-            set_condition(
-                &mut status.conditions,
-                "Ready",
-                false,
-                "InvalidSpec",
-                &message,
-                now,
-                generation,
-            );
-            ctx.metrics.failure("invalid_spec");
-            ctx.warn_once(&obj, "spec", "InvalidSpec", &message).await;
-            ctx.states
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&object_key(&obj));
-            patch_status(&ctx, &ns, &name, &status).await?;
-            return Ok(requeue(&ctx, &ns, &name, raw_interval));
-        }
-    };
+/// What one reconcile has read so far, and the status it is writing.
+struct Reconcile<'a> {
+    obj: &'a DynamicObject,
+    ctx: &'a Context,
+    ns: String,
+    name: String,
+    /// The reconcile's time (`ctx.clock`), read once.
+    now: f64,
+    generation: Option<i64>,
+    status: RLAutoscalerStatus,
+}
 
-    // 2. The target's scale.
-    let target = &spec.scale_target_ref;
-    let tar = target_resource(&target.api_version, &target.kind);
-    let tapi: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &tar);
-    let scale = match tapi.get_scale(&target.name).await {
-        Ok(s) => s,
-        Err(kube::Error::Api(s)) if s.code == 404 => {
-            let message = format!(
-                "{} {}/{} not found (or it has no scale subresource)",
-                target.kind, ns, target.name
-            );
-            set_condition(
-                &mut status.conditions,
-                "Ready",
-                false,
-                "TargetNotFound",
-                &message,
-                now,
-                generation,
-            );
-            ctx.metrics.failure("target_not_found");
-            ctx.warn_once(&obj, "target", "TargetNotFound", &message)
-                .await;
-            patch_status(&ctx, &ns, &name, &status).await?;
-            return Ok(requeue(&ctx, &ns, &name, spec.interval));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    ctx.clear_warning(&obj, "target");
-    let current = scale
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(0)
-        .max(0) as u32;
-    let scale_status_replicas = scale.status.as_ref().map(|s| s.replicas.max(0) as u32);
-    let ready = match tapi.get_opt(&target.name).await? {
-        Some(t) => ready_replicas(&t.data, scale_status_replicas),
-        None => scale_status_replicas.unwrap_or(0),
-    }
-    .min(current.max(scale_status_replicas.unwrap_or(0)));
-    let starting = current.saturating_sub(ready);
+/// The target's size, read from its scale subresource and its own status.
+struct Target {
+    api: Api<DynamicObject>,
+    scale: Scale,
+    /// `spec.replicas` of the scale.
+    current: u32,
+    ready: u32,
+    starting: u32,
+}
 
-    // 3. Prometheus, all queries at once.
-    let prom = Prometheus::new(
-        ctx.http.clone(),
-        &spec.prometheus.server_address,
-        Duration::from_secs_f64(spec.prometheus.timeout_seconds),
-    );
-    let queries = spec.prometheus.queries.resolved(&ns, &target.name);
-    let prom_start = std::time::Instant::now();
-    let answers = futures::future::join_all(queries.iter().map(|(f, q)| {
-        let prom = &prom;
-        async move { (*f, prom.query(q).await) }
-    }))
-    .await;
-    ctx.metrics
-        .prometheus_duration
-        .observe(prom_start.elapsed().as_secs_f64());
-    let results: BTreeMap<_, QueryResult> = answers.into_iter().collect();
-    for r in results.values() {
-        if let Err(e) = r {
-            ctx.metrics.query_failure(e.label());
+/// Prometheus's answers, as a snapshot.
+struct Scraped {
+    queries: usize,
+    built: decide::Built,
+}
+
+/// The runtime's decision and the recomputed HPA's.
+struct Decided {
+    model: Option<ModelState>,
+    outcome: Outcome,
+    hpa_recomputed: Option<u32>,
+    divergence: Divergence,
+}
+
+/// What acting on the decision did: the scale written (Active) or the HPA compared with (Shadow).
+struct Acted {
+    scaled: bool,
+    hpa_desired: Option<u32>,
+    /// An HPA found whose controller has not written its status yet.
+    hpa_unsynced: Option<String>,
+    divergence: Divergence,
+}
+
+impl<'a> Reconcile<'a> {
+    fn new(obj: &'a DynamicObject, ctx: &'a Context) -> Self {
+        let generation = obj.metadata.generation;
+        let mut status: RLAutoscalerStatus = obj
+            .data
+            .get("status")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default();
+        status.observed_generation = generation;
+        Reconcile {
+            obj,
+            ctx,
+            ns: obj.namespace().unwrap_or_default(),
+            name: obj.name_any(),
+            now: (ctx.clock)(),
+            generation,
+            status,
         }
     }
-    let built = decide::build_snapshot(&results, ready, starting, &spec, SimTime(now));
 
-    // 4. The decision.
-    let model = spec.model.as_deref().map(|p| ctx.models.get(p));
-    let model_result = match &model {
-        Some(m) => m.model.clone(),
-        None => Err("no model configured (spec.model)".to_string()),
-    };
-    match &model {
-        Some(ModelState { error: Some(e), .. }) => {
-            let kept = if model_result.is_ok() {
-                "; the last good model stays in use"
-            } else {
-                "; the fallback law decides"
-            };
-            ctx.warn_once(&obj, "model", "ModelLoadFailed", &format!("{e}{kept}"))
-                .await;
-        }
-        _ => ctx.clear_warning(&obj, "model"),
+    fn condition(&mut self, kind: &str, ok: bool, reason: &str, message: impl Into<String>) {
+        set_condition(
+            &mut self.status.conditions,
+            kind,
+            ok,
+            reason,
+            message,
+            self.now,
+            self.generation,
+        );
     }
-    let model_id = model_result.as_ref().ok().map(|m| Arc::as_ptr(m) as usize);
-    let (outcome, hpa_recomputed, divergence) = {
+
+    /// Step 1: The spec, parsed and validated on its own: a bad object gets a condition and an Event.
+    async fn spec(
+        &mut self,
+    ) -> Result<ControlFlow<Action, (RLAutoscalerSpec, RuntimeConfig)>, Error> {
+        let parsed = match self.obj.data.get("spec") {
+            Some(s) => serde_json::from_value::<RLAutoscalerSpec>(s.clone())
+                .map_err(|e| format!("spec: {e}")),
+            None => Err("spec is missing".to_string()),
+        }
+        .and_then(|spec| {
+            decide::validate(&spec)
+                .map(|cfg| (spec, cfg))
+                .map_err(|e| e.to_string())
+        });
+        let message = match parsed {
+            Ok(x) => return Ok(ControlFlow::Continue(x)),
+            Err(message) => message,
+        };
+        let (ctx, obj) = (self.ctx, self.obj);
+        warn!(%message, "invalid RLAutoscaler spec");
+        self.condition("Ready", false, "InvalidSpec", &message);
+        ctx.metrics.failure("invalid_spec");
+        ctx.warn_once(obj, "spec", "InvalidSpec", &message).await;
+        ctx.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&object_key(obj));
+        patch_status(ctx, &self.ns, &self.name, &self.status).await?;
+        let raw_interval = obj
+            .data
+            .pointer("/spec/interval")
+            .and_then(|v| v.as_u64())
+            .map(|v| v.clamp(1, 3600) as u32)
+            .unwrap_or(15);
+        Ok(ControlFlow::Break(requeue(
+            ctx,
+            &self.ns,
+            &self.name,
+            raw_interval,
+        )))
+    }
+
+    /// Step 2: The target's scale, and how many of its replicas are ready.
+    async fn target(
+        &mut self,
+        spec: &RLAutoscalerSpec,
+    ) -> Result<ControlFlow<Action, Target>, Error> {
+        let (ctx, obj) = (self.ctx, self.obj);
+        let target = &spec.scale_target_ref;
+        let tar = target_resource(&target.api_version, &target.kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &self.ns, &tar);
+        let scale = match api.get_scale(&target.name).await {
+            Ok(s) => s,
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                let message = format!(
+                    "{} {}/{} not found (or it has no scale subresource)",
+                    target.kind, self.ns, target.name
+                );
+                self.condition("Ready", false, "TargetNotFound", &message);
+                ctx.metrics.failure("target_not_found");
+                ctx.warn_once(obj, "target", "TargetNotFound", &message)
+                    .await;
+                patch_status(ctx, &self.ns, &self.name, &self.status).await?;
+                return Ok(ControlFlow::Break(requeue(
+                    ctx,
+                    &self.ns,
+                    &self.name,
+                    spec.interval,
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        ctx.clear_warning(obj, "target");
+        let current = scale
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(0)
+            .max(0) as u32;
+        let scale_status_replicas = scale.status.as_ref().map(|s| s.replicas.max(0) as u32);
+        let ready = match api.get_opt(&target.name).await? {
+            Some(t) => ready_replicas(&t.data, scale_status_replicas),
+            None => scale_status_replicas.unwrap_or(0),
+        }
+        .min(current.max(scale_status_replicas.unwrap_or(0)));
+        Ok(ControlFlow::Continue(Target {
+            api,
+            scale,
+            current,
+            ready,
+            starting: current.saturating_sub(ready),
+        }))
+    }
+
+    /// Step 3: Prometheus, all queries at once, into one snapshot.
+    async fn snapshot(&self, spec: &RLAutoscalerSpec, target: &Target) -> Scraped {
+        let ctx = self.ctx;
+        let prom = Prometheus::new(
+            ctx.http.clone(),
+            &spec.prometheus.server_address,
+            Duration::from_secs_f64(spec.prometheus.timeout_seconds),
+        );
+        let queries = spec
+            .prometheus
+            .queries
+            .resolved(&self.ns, &spec.scale_target_ref.name);
+        let prom_start = std::time::Instant::now();
+        let answers = futures::future::join_all(queries.iter().map(|(f, q)| {
+            let prom = &prom;
+            async move { (*f, prom.query(q).await) }
+        }))
+        .await;
+        ctx.metrics
+            .prometheus_duration
+            .observe(prom_start.elapsed().as_secs_f64());
+        let results: BTreeMap<_, QueryResult> = answers.into_iter().collect();
+        for r in results.values() {
+            if let Err(e) = r {
+                ctx.metrics.query_failure(e.label());
+            }
+        }
+        Scraped {
+            queries: queries.len(),
+            built: decide::build_snapshot(
+                &results,
+                target.ready,
+                target.starting,
+                spec,
+                SimTime(self.now),
+            ),
+        }
+    }
+
+    /// Step 4: The decision: the object's runtime (rebuilt when the object, its generation or its model
+    /// changed) and the recomputed HPA, on the snapshot.
+    async fn decide(
+        &self,
+        spec: &RLAutoscalerSpec,
+        rcfg: RuntimeConfig,
+        target: &Target,
+        scraped: &Scraped,
+    ) -> Decided {
+        let (ctx, obj, now, current) = (self.ctx, self.obj, self.now, target.current);
+        let model = spec.model.as_deref().map(|p| ctx.models.get(p));
+        let model_result = match &model {
+            Some(m) => m.model.clone(),
+            None => Err("no model configured (spec.model)".to_string()),
+        };
+        match &model {
+            Some(ModelState { error: Some(e), .. }) => {
+                let kept = if model_result.is_ok() {
+                    "; the last good model stays in use"
+                } else {
+                    "; the fallback law decides"
+                };
+                ctx.warn_once(obj, "model", "ModelLoadFailed", &format!("{e}{kept}"))
+                    .await;
+            }
+            _ => ctx.clear_warning(obj, "model"),
+        }
+        let model_id = model_result.as_ref().ok().map(|m| Arc::as_ptr(m) as usize);
+        let snapshot = &scraped.built.snapshot;
         let mut states = ctx.states.lock().unwrap_or_else(|e| e.into_inner());
-        let key = object_key(&obj);
+        let key = object_key(obj);
         let fresh = states
             .get(&key)
-            .is_none_or(|s| s.generation != generation || s.model != model_id);
+            .is_none_or(|s| s.generation != self.generation || s.model != model_id);
         if fresh {
             if let Some(log) = &ctx.log {
                 log.write(&LogLine::Config(ConfigLine {
                     time: now,
-                    namespace: ns.clone(),
-                    name: name.clone(),
-                    generation,
+                    namespace: self.ns.clone(),
+                    name: self.name.clone(),
+                    generation: self.generation,
                     model: spec.model.clone(),
                     runtime: rcfg.clone(),
                 }));
             }
-            let runtime = Runtime::new(model_result.clone(), rcfg.clone(), format!("{ns}/{name}"))
+            let id = format!("{}/{}", self.ns, self.name);
+            let runtime = Runtime::new(model_result, rcfg, id)
                 .expect("validate() checked this configuration");
             let hpa_cfg = BaselineConfig::default_for("hpa").expect("hpa is a law");
             let shadow_hpa = hpa_cfg
@@ -775,7 +901,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             states.insert(
                 key.clone(),
                 ObjState {
-                    generation,
+                    generation: self.generation,
                     model: model_id,
                     runtime,
                     shadow_hpa,
@@ -785,333 +911,362 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         }
         let st = states.get_mut(&key).expect("inserted above");
         st.runtime.set_target(current);
-        let outcome = st.runtime.decide_explained(&built.snapshot, SimTime(now));
-        let recomputed = built.snapshot.invalid_fields().is_empty().then(|| {
+        let outcome = st.runtime.decide_explained(snapshot, SimTime(now));
+        let hpa_recomputed = snapshot.invalid_fields().is_empty().then(|| {
             // The recomputed HPA starts each sync from the target's real size, as the HPA does.
             st.shadow_hpa.observe_current(current);
-            st.shadow_hpa.decide(&built.snapshot, SimTime(now)).replicas
+            st.shadow_hpa.decide(snapshot, SimTime(now)).replicas
         });
-        (outcome, recomputed, st.divergence.clone())
-    };
-    let d = outcome.decision;
-    let source = d.source.to_string();
-    let reason = d.reason.to_string();
+        Decided {
+            model,
+            outcome,
+            hpa_recomputed,
+            divergence: st.divergence.clone(),
+        }
+    }
 
-    // 5. Apply or record.
-    let mut scaled = false;
-    let mut hpa_desired = None;
-    let mut hpa_unsynced = None;
-    let mut divergence = divergence;
-    match spec.mode {
-        Mode::Active => {
-            if d.replicas != current {
-                let mut rv = scale.metadata.resource_version.clone();
-                let mut from = current;
-                for _attempt in 0..3 {
-                    let patch = json!({
-                        "metadata": { "resourceVersion": rv },
-                        "spec": { "replicas": d.replicas },
-                    });
-                    match tapi
-                        .patch_scale(&target.name, &patch_params(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(_) => {
-                            scaled = true;
-                            break;
-                        }
-                        Err(kube::Error::Api(s)) if s.code == 409 => {
-                            // Someone else wrote the target since we read it: re-read and retry.
-                            let fresh = tapi.get_scale(&target.name).await?;
-                            rv = fresh.metadata.resource_version.clone();
-                            from = fresh
-                                .spec
-                                .as_ref()
-                                .and_then(|s| s.replicas)
-                                .unwrap_or(0)
-                                .max(0) as u32;
-                            if from == d.replicas {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            // 500, 429, a timeout: say so on the object, and retry (error_policy).
-                            let message = format!(
-                                "writing {} {}/{} scale {current} → {}: {e}",
-                                target.kind, ns, target.name, d.replicas
-                            );
-                            set_condition(
-                                &mut status.conditions,
-                                "Ready",
-                                false,
-                                "ScaleFailed",
-                                &message,
-                                now,
-                                generation,
-                            );
-                            ctx.warn_once(&obj, "scale", "ScaleFailed", &message).await;
-                            let _ = patch_status(&ctx, &ns, &name, &status).await;
-                            return Err(e.into());
-                        }
+    /// Step 5: Apply (Active: write the scale) or record (Shadow: compare with the real HPA).
+    async fn act(
+        &mut self,
+        spec: &RLAutoscalerSpec,
+        target: &Target,
+        decided: &Decided,
+    ) -> Result<Acted, Error> {
+        let mut acted = Acted {
+            scaled: false,
+            hpa_desired: None,
+            hpa_unsynced: None,
+            divergence: decided.divergence.clone(),
+        };
+        match spec.mode {
+            Mode::Active => acted.scaled = self.write_scale(spec, target, decided).await?,
+            Mode::Shadow => self.compare_hpa(spec, decided, &mut acted).await?,
+        }
+        Ok(acted)
+    }
+
+    /// Active mode: write the decision to the target's scale (retrying a conflict), and say so in an
+    /// Event. Whether the scale was written.
+    async fn write_scale(
+        &mut self,
+        spec: &RLAutoscalerSpec,
+        target: &Target,
+        decided: &Decided,
+    ) -> Result<bool, Error> {
+        let (ctx, obj) = (self.ctx, self.obj);
+        let d = &decided.outcome.decision;
+        let (t, current) = (&spec.scale_target_ref, target.current);
+        if d.replicas == current {
+            return Ok(false);
+        }
+        let mut rv = target.scale.metadata.resource_version.clone();
+        let mut from = current;
+        let mut scaled = false;
+        for _attempt in 0..3 {
+            let patch = json!({
+                "metadata": { "resourceVersion": rv },
+                "spec": { "replicas": d.replicas },
+            });
+            match target
+                .api
+                .patch_scale(&t.name, &patch_params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {
+                    scaled = true;
+                    break;
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    // Someone else wrote the target since we read it: re-read and retry.
+                    let fresh = target.api.get_scale(&t.name).await?;
+                    rv = fresh.metadata.resource_version.clone();
+                    from = fresh
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.replicas)
+                        .unwrap_or(0)
+                        .max(0) as u32;
+                    if from == d.replicas {
+                        break;
                     }
                 }
-                if scaled {
-                    ctx.clear_warning(&obj, "scale");
-                    status.last_scale_time = Some(rfc3339(now));
-                    ctx.metrics.scale_write(&ns, &name);
-                    ctx.event(
-                        &obj,
-                        EventType::Normal,
-                        "Scaled",
-                        scale_action(from, d.replicas),
-                        format!(
-                            "{} {}: {} → {} replicas; source: {source}; reason: {reason}",
-                            target.kind, target.name, from, d.replicas
-                        ),
-                    )
-                    .await;
+                Err(e) => {
+                    // 500, 429, a timeout: say so on the object, and retry (error_policy).
+                    let message = format!(
+                        "writing {} {}/{} scale {current} → {}: {e}",
+                        t.kind, self.ns, t.name, d.replicas
+                    );
+                    self.condition("Ready", false, "ScaleFailed", &message);
+                    ctx.warn_once(obj, "scale", "ScaleFailed", &message).await;
+                    let _ = patch_status(ctx, &self.ns, &self.name, &self.status).await;
+                    return Err(e.into());
                 }
             }
         }
-        Mode::Shadow => match find_hpa(&ctx, &ns, &spec).await? {
-            Some(hpa) => {
-                ctx.clear_warning(&obj, "hpa");
-                hpa_desired = hpa
-                    .status
-                    .as_ref()
-                    .filter(|s| hpa_synced(s))
-                    .map(|s| s.desired_replicas.max(0) as u32);
-                if hpa_desired.is_none() {
-                    hpa_unsynced = Some(hpa.name_any());
-                }
-                if let Some(h) = hpa_desired {
-                    divergence.add(d.replicas, h);
-                    if let Some(s) = ctx
-                        .states
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_mut(&object_key(&obj))
-                    {
-                        s.divergence = divergence.clone();
-                    }
-                }
-            }
-            None => {
-                let which = spec.hpa_ref.clone().unwrap_or_else(|| {
-                    format!("with scaleTargetRef {}/{}", target.kind, target.name)
-                });
-                ctx.warn_once(
-                    &obj,
-                    "hpa",
-                    "HPANotFound",
-                    &format!("shadow mode: no HorizontalPodAutoscaler {which} in {ns}; recording only our recommendation and the recomputed HPA"),
-                )
-                .await;
-            }
-        },
+        if scaled {
+            ctx.clear_warning(obj, "scale");
+            self.status.last_scale_time = Some(rfc3339(self.now));
+            ctx.metrics.scale_write(&self.ns, &self.name);
+            ctx.event(
+                obj,
+                EventType::Normal,
+                "Scaled",
+                scale_action(from, d.replicas),
+                format!(
+                    "{} {}: {} → {} replicas; source: {}; reason: {}",
+                    t.kind, t.name, from, d.replicas, d.source, d.reason
+                ),
+            )
+            .await;
+        }
+        Ok(scaled)
     }
 
-    // 6. Status, metrics, log.
-    status.current_replicas = Some(current);
-    status.desired_replicas = Some(d.replicas);
-    status.last_decision = Some(LastDecision {
-        replicas: d.replicas,
-        source: source.clone(),
-        reason: reason.clone(),
-        time: rfc3339(now),
-    });
-    if spec.mode == Mode::Shadow {
-        status.hpa_desired_replicas = hpa_desired;
-        status.hpa_recomputed_replicas = hpa_recomputed;
-        status.divergence = (divergence.samples > 0).then_some(divergence);
-    } else {
-        status.hpa_desired_replicas = None;
-        status.hpa_recomputed_replicas = None;
-        status.divergence = None;
+    /// Shadow mode: the real HPA's recommendation, once its controller has written one, and the
+    /// divergence between it and ours.
+    async fn compare_hpa(
+        &self,
+        spec: &RLAutoscalerSpec,
+        decided: &Decided,
+        acted: &mut Acted,
+    ) -> Result<(), Error> {
+        let (ctx, obj) = (self.ctx, self.obj);
+        let Some(hpa) = find_hpa(ctx, &self.ns, spec).await? else {
+            let t = &spec.scale_target_ref;
+            let which = spec
+                .hpa_ref
+                .clone()
+                .unwrap_or_else(|| format!("with scaleTargetRef {}/{}", t.kind, t.name));
+            let message = format!(
+                "shadow mode: no HorizontalPodAutoscaler {which} in {}; recording only our recommendation and the recomputed HPA",
+                self.ns
+            );
+            ctx.warn_once(obj, "hpa", "HPANotFound", &message).await;
+            return Ok(());
+        };
+        ctx.clear_warning(obj, "hpa");
+        acted.hpa_desired = hpa
+            .status
+            .as_ref()
+            .filter(|s| hpa_synced(s))
+            .map(|s| s.desired_replicas.max(0) as u32);
+        let Some(h) = acted.hpa_desired else {
+            acted.hpa_unsynced = Some(hpa.name_any());
+            return Ok(());
+        };
+        acted.divergence.add(decided.outcome.decision.replicas, h);
+        if let Some(s) = ctx
+            .states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&object_key(obj))
+        {
+            s.divergence = acted.divergence.clone();
+        }
+        Ok(())
     }
-    let (metrics_ok, metrics_reason, metrics_msg) = if built.problems.is_empty() {
-        (
-            true,
-            "QueriesSucceeded".to_string(),
-            format!("{} queries answered", queries.len()),
-        )
-    } else {
-        let reason = built.problem_reason().to_string();
-        let msg = built
-            .problems
-            .iter()
-            .map(|(f, p)| format!("{}: {p}", f.name()))
-            .collect::<Vec<_>>()
-            .join("; ");
-        (false, reason, msg)
-    };
-    set_condition(
-        &mut status.conditions,
-        "MetricsAvailable",
-        metrics_ok,
-        &metrics_reason,
-        &metrics_msg,
-        now,
-        generation,
-    );
-    match (&spec.model, &model) {
-        (None, _) => set_condition(
-            &mut status.conditions,
-            "ModelLoaded",
-            false,
-            "NoModelConfigured",
-            "spec.model is not set; the fallback law decides",
-            now,
-            generation,
-        ),
-        (
-            Some(p),
-            Some(ModelState {
-                model: Ok(_),
-                error: None,
-            }),
-        ) => set_condition(
-            &mut status.conditions,
-            "ModelLoaded",
-            true,
-            "Loaded",
-            p.to_string(),
-            now,
-            generation,
-        ),
-        (
-            Some(p),
-            Some(ModelState {
-                model: Ok(_),
-                error: Some(e),
-            }),
-        ) => set_condition(
-            &mut status.conditions,
-            "ModelLoaded",
-            true,
-            "KeptLastGood",
-            format!("{p} failed to reload, the last good model stays in use: {e}"),
-            now,
-            generation,
-        ),
-        (Some(_), Some(ModelState { model: Err(e), .. })) => set_condition(
-            &mut status.conditions,
-            "ModelLoaded",
-            false,
-            "LoadFailed",
-            e.clone(),
-            now,
-            generation,
-        ),
-        (Some(_), None) => {}
-    }
-    if d.source == Source::Fallback {
-        set_condition(
-            &mut status.conditions,
-            "FallbackActive",
-            true,
-            &camel(&reason),
-            outcome
+
+    /// Step 6: The status: the decision, the conditions, and the Warnings that no longer hold cleared.
+    async fn write_status(
+        &mut self,
+        spec: &RLAutoscalerSpec,
+        target: &Target,
+        scraped: &Scraped,
+        decided: &Decided,
+        acted: &Acted,
+    ) -> Result<(), Error> {
+        let (ctx, obj, now) = (self.ctx, self.obj, self.now);
+        let d = &decided.outcome.decision;
+        let (source, reason) = (d.source.to_string(), d.reason.to_string());
+        let current = target.current;
+        self.status.current_replicas = Some(current);
+        self.status.desired_replicas = Some(d.replicas);
+        self.status.last_decision = Some(LastDecision {
+            replicas: d.replicas,
+            source: source.clone(),
+            reason: reason.clone(),
+            time: rfc3339(now),
+        });
+        if spec.mode == Mode::Shadow {
+            self.status.hpa_desired_replicas = acted.hpa_desired;
+            self.status.hpa_recomputed_replicas = decided.hpa_recomputed;
+            self.status.divergence =
+                (acted.divergence.samples > 0).then(|| acted.divergence.clone());
+        } else {
+            self.status.hpa_desired_replicas = None;
+            self.status.hpa_recomputed_replicas = None;
+            self.status.divergence = None;
+        }
+        let (metrics_ok, metrics_reason, metrics_msg) = metrics_condition(scraped);
+        self.condition(
+            "MetricsAvailable",
+            metrics_ok,
+            &metrics_reason,
+            &metrics_msg,
+        );
+        self.model_condition(spec, decided);
+        if d.source == Source::Fallback {
+            let chain = decided
+                .outcome
                 .chain
                 .iter()
                 .map(|n| n.to_string())
                 .collect::<Vec<_>>()
-                .join("; "),
-            now,
-            generation,
-        );
-    } else {
-        set_condition(
-            &mut status.conditions,
-            "FallbackActive",
-            false,
-            "ModelDecides",
-            format!("source: {source}"),
-            now,
-            generation,
-        );
-    }
-    let hpa_note = match (&spec.mode, hpa_desired, &hpa_unsynced) {
-        (Mode::Shadow, None, Some(h)) => {
-            format!("; HPA {h} has not synced yet (its controller wrote no status): not compared")
+                .join("; ");
+            self.condition("FallbackActive", true, &camel(&reason), chain);
+        } else {
+            self.condition(
+                "FallbackActive",
+                false,
+                "ModelDecides",
+                format!("source: {source}"),
+            );
         }
-        (Mode::Shadow, None, None) => "; no HPA found to compare with".to_string(),
-        _ => String::new(),
-    };
-    set_condition(
-        &mut status.conditions,
-        "Ready",
-        true,
-        "Reconciled",
-        format!(
-            "{} mode; {current} → {} ({source}, {reason}){hpa_note}",
-            spec.mode, d.replicas
-        ),
-        now,
-        generation,
-    );
-    if let Err(e) = patch_status(&ctx, &ns, &name, &status).await {
-        ctx.warn_once(
-            &obj,
-            "status",
-            "StatusUpdateFailed",
-            &format!("writing the status: {e}"),
-        )
-        .await;
-        return Err(e);
-    }
-    ctx.clear_warning(&obj, "status");
-    ctx.clear_warning(&obj, "timeout");
-    if metrics_ok {
-        ctx.clear_warning(&obj, "metrics");
-    } else {
-        ctx.warn_once(&obj, "metrics", &metrics_reason, &metrics_msg)
-            .await;
+        let hpa_note = match (&spec.mode, acted.hpa_desired, &acted.hpa_unsynced) {
+            (Mode::Shadow, None, Some(h)) => {
+                format!(
+                    "; HPA {h} has not synced yet (its controller wrote no status): not compared"
+                )
+            }
+            (Mode::Shadow, None, None) => "; no HPA found to compare with".to_string(),
+            _ => String::new(),
+        };
+        self.condition(
+            "Ready",
+            true,
+            "Reconciled",
+            format!(
+                "{} mode; {current} → {} ({source}, {reason}){hpa_note}",
+                spec.mode, d.replicas
+            ),
+        );
+        if let Err(e) = patch_status(ctx, &self.ns, &self.name, &self.status).await {
+            let message = format!("writing the status: {e}");
+            ctx.warn_once(obj, "status", "StatusUpdateFailed", &message)
+                .await;
+            return Err(e);
+        }
+        ctx.clear_warning(obj, "status");
+        ctx.clear_warning(obj, "timeout");
+        if metrics_ok {
+            ctx.clear_warning(obj, "metrics");
+        } else {
+            ctx.warn_once(obj, "metrics", &metrics_reason, &metrics_msg)
+                .await;
+        }
+        Ok(())
     }
 
-    ctx.metrics.recommend(&ns, &name, "rlscale", d.replicas);
-    if let Some(h) = hpa_desired {
-        ctx.metrics.recommend(&ns, &name, "hpa", h);
+    /// The `ModelLoaded` condition.
+    fn model_condition(&mut self, spec: &RLAutoscalerSpec, decided: &Decided) {
+        match (&spec.model, &decided.model) {
+            (None, _) => self.condition(
+                "ModelLoaded",
+                false,
+                "NoModelConfigured",
+                "spec.model is not set; the fallback law decides",
+            ),
+            (
+                Some(p),
+                Some(ModelState {
+                    model: Ok(_),
+                    error: None,
+                }),
+            ) => self.condition("ModelLoaded", true, "Loaded", p.to_string()),
+            (
+                Some(p),
+                Some(ModelState {
+                    model: Ok(_),
+                    error: Some(e),
+                }),
+            ) => self.condition(
+                "ModelLoaded",
+                true,
+                "KeptLastGood",
+                format!("{p} failed to reload, the last good model stays in use: {e}"),
+            ),
+            (Some(_), Some(ModelState { model: Err(e), .. })) => {
+                self.condition("ModelLoaded", false, "LoadFailed", e.clone())
+            }
+            (Some(_), None) => {}
+        }
     }
-    if let Some(h) = hpa_recomputed.filter(|_| spec.mode == Mode::Shadow) {
-        ctx.metrics.recommend(&ns, &name, "hpa_recomputed", h);
+
+    /// The reconcile's metrics, its log line and its decision-log line.
+    fn report(
+        &self,
+        spec: &RLAutoscalerSpec,
+        target: &Target,
+        scraped: Scraped,
+        decided: &Decided,
+        acted: &Acted,
+    ) {
+        let (ctx, ns, name) = (self.ctx, &self.ns, &self.name);
+        let d = &decided.outcome.decision;
+        let (source, reason) = (d.source.to_string(), d.reason.to_string());
+        let hpa_recomputed = decided.hpa_recomputed.filter(|_| spec.mode == Mode::Shadow);
+        ctx.metrics.recommend(ns, name, "rlscale", d.replicas);
+        if let Some(h) = acted.hpa_desired {
+            ctx.metrics.recommend(ns, name, "hpa", h);
+        }
+        if let Some(h) = hpa_recomputed {
+            ctx.metrics.recommend(ns, name, "hpa_recomputed", h);
+        }
+        ctx.metrics.decision(&source, &reason);
+        if d.source == Source::Fallback {
+            ctx.metrics.fallback(&reason);
+        }
+        info!(
+            object = %format!("{ns}/{name}"),
+            mode = %spec.mode,
+            from = target.current,
+            to = d.replicas,
+            source = %source,
+            reason = %reason,
+            hpa = ?acted.hpa_desired,
+            scaled = acted.scaled,
+            "decision"
+        );
+        if let Some(log) = &ctx.log {
+            log.write(&LogLine::Decision(DecisionLine {
+                time: self.now,
+                namespace: ns.clone(),
+                name: name.clone(),
+                mode: spec.mode.to_string(),
+                current_replicas: target.current,
+                desired_replicas: d.replicas,
+                source,
+                reason,
+                hpa_desired_replicas: acted.hpa_desired,
+                hpa_recomputed_replicas: hpa_recomputed,
+                scaled: acted.scaled,
+                model: spec.model.clone(),
+                min_replicas: spec.min_replicas,
+                max_replicas: spec.max_replicas,
+                interval_s: spec.interval,
+                snapshot: scraped.built.snapshot,
+            }));
+        }
     }
-    ctx.metrics.decision(&source, &reason);
-    if d.source == Source::Fallback {
-        ctx.metrics.fallback(&reason);
+}
+
+/// The `MetricsAvailable` condition: (status, reason, message).
+fn metrics_condition(scraped: &Scraped) -> (bool, String, String) {
+    let built = &scraped.built;
+    if built.problems.is_empty() {
+        return (
+            true,
+            "QueriesSucceeded".to_string(),
+            format!("{} queries answered", scraped.queries),
+        );
     }
-    info!(
-        object = %format!("{ns}/{name}"),
-        mode = %spec.mode,
-        from = current,
-        to = d.replicas,
-        source = %source,
-        reason = %reason,
-        hpa = ?hpa_desired,
-        scaled,
-        "decision"
-    );
-    if let Some(log) = &ctx.log {
-        log.write(&LogLine::Decision(DecisionLine {
-            time: now,
-            namespace: ns.clone(),
-            name: name.clone(),
-            mode: spec.mode.to_string(),
-            current_replicas: current,
-            desired_replicas: d.replicas,
-            source,
-            reason,
-            hpa_desired_replicas: hpa_desired,
-            hpa_recomputed_replicas: hpa_recomputed.filter(|_| spec.mode == Mode::Shadow),
-            scaled,
-            model: spec.model.clone(),
-            min_replicas: spec.min_replicas,
-            max_replicas: spec.max_replicas,
-            interval_s: spec.interval,
-            snapshot: built.snapshot,
-        }));
-    }
-    Ok(requeue(&ctx, &ns, &name, spec.interval))
+    let msg = built
+        .problems
+        .iter()
+        .map(|(f, p)| format!("{}: {p}", f.name()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (false, built.problem_reason().to_string(), msg)
 }
 
 /// [`reconcile`] within `ctx.reconcile_timeout`. A reconcile that hangs (an API server or Prometheus
