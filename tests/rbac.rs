@@ -557,11 +557,12 @@ fn the_controller_deployment_is_locked_down_probed_and_runs_the_documented_flags
 
     // Flags: the documented command line, and the binary accepts it (it gets as far as reading the
     // kubeconfig).
+    // The image runs `rlscale-controller` (crates/controller/tests/slim_binary.rs runs these flags
+    // through it); `rlscale controller` parses the same `rlscale_controller::cli::Args`.
     let args = strings(&c["args"]);
     assert_eq!(
         args,
         [
-            "controller",
             "--leader-elect",
             "--metrics-addr",
             "0.0.0.0:8080",
@@ -569,7 +570,8 @@ fn the_controller_deployment_is_locked_down_probed_and_runs_the_documented_flags
             "/var/log/rlscale/decisions.jsonl"
         ]
     );
-    let mut with_kubeconfig: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut with_kubeconfig: Vec<&str> = ["controller"].into();
+    with_kubeconfig.extend(args.iter().map(String::as_str));
     with_kubeconfig.extend(["--kubeconfig", "/nonexistent/kubeconfig"]);
     let out = crate::util::rlscale(&with_kubeconfig);
     let (_, stderr) = crate::util::text(&out);

@@ -132,6 +132,12 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "N", requires = "controller")]
     pub max_concurrent_reconciles: Option<u16>,
 
+    /// With --controller: the controller binary to measure: a file named `rlscale` runs as
+    /// `rlscale controller FLAGS`, any other (e.g. `target/release/rlscale-controller`, the slim one
+    /// the image ships) as `FILE FLAGS` [default: this `rlscale`, as `rlscale controller`].
+    #[arg(long, value_name = "FILE", requires = "controller")]
+    pub controller_bin: Option<PathBuf>,
+
     /// With --controller: the model file of every RLAutoscaler [default: models/default.json].
     #[arg(long, value_name = "FILE", requires = "controller")]
     pub model: Option<PathBuf>,
@@ -161,7 +167,7 @@ pub struct ControllerArgs {
 
 /// A positive duration, in `rlscale controller`'s grammar (`500ms`, `15s`, `2m`, bare seconds).
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = crate::controller_cmd::parse_duration(text)?;
+    let d = rlscale_controller::cli::parse_duration(text)?;
     if d.is_zero() {
         return Err(format!("{text:?}: the duration must be > 0"));
     }
@@ -1196,14 +1202,28 @@ async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
     let log = args.dir.join("controller.log");
     let _ = std::fs::remove_file(&decisions);
     let metrics_addr = format!("127.0.0.1:{}", rlscale_testenv::prometheus::free_port()?);
-    let exe = std::env::current_exe().context("locating the rlscale binary")?;
+    // `rlscale controller ...`, or the slim binary's own flags (the same `cli::Args`).
+    let (exe, subcommand) = match &args.controller_bin {
+        Some(bin) => {
+            if !bin.is_file() {
+                let msg = format!("--controller-bin {}: no such file", bin.display());
+                return Err(BadInput(msg).into());
+            }
+            let full = bin.file_stem().is_some_and(|n| n == "rlscale");
+            (bin.clone(), full.then_some("controller"))
+        }
+        None => (
+            std::env::current_exe().context("locating the rlscale binary")?,
+            Some("controller"),
+        ),
+    };
     let started_wall = wall_clock();
     let max_concurrent = args
         .max_concurrent_reconciles
         .unwrap_or(rlscale_controller::controller::DEFAULT_MAX_CONCURRENT_RECONCILES);
-    let child = Command::new(exe)
+    let child = Command::new(&exe)
+        .args(subcommand)
         .args([
-            "controller",
             "--max-concurrent-reconciles",
             &max_concurrent.to_string(),
             "--kubeconfig",
@@ -1220,7 +1240,7 @@ async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?)
         .spawn()
-        .context("starting rlscale controller")?;
+        .with_context(|| format!("starting {}", exe.display()))?;
     let mut controller = Controller { child, log };
     let pid = controller.pid().to_string();
     let mut stagger_task = args

@@ -245,7 +245,7 @@ pub fn run(envs: &std::path::Path, args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(scenario: Arc<Scenario>, args: Args) -> anyhow::Result<()> {
-    let cfg = crate::controller_cmd::kube_config(args.kubeconfig.as_ref(), None).await?;
+    let cfg = rlscale_controller::cli::kube_config(args.kubeconfig.as_ref(), None).await?;
     let client = kube::Client::try_from(cfg).context("building the Kubernetes client")?;
     let api: Api<Deployment> = Api::namespaced(client, &args.namespace);
     let state = Arc::new(Mutex::new(State::default()));

@@ -79,16 +79,8 @@ enum Command {
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
+/// The controller's type, so that `rlscale controller` and `rlscale-controller` agree.
+pub use rlscale_controller::cli::BadInput;
 
 /// The exit code for an error: 2 when it (or its cause) is bad input, 1 otherwise.
 fn exit_code(err: &anyhow::Error) -> u8 {
@@ -121,30 +113,10 @@ pub fn envs_dir(flag: &Option<PathBuf>) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("envs")
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG`. The controller logs JSON lines at `info` by default (one
-/// line per decision); the other subcommands log text at `warn`.
+/// Logs go to stderr, filtered by `RUST_LOG`: JSON lines at `info` for the controller, text at `warn`
+/// for the rest (`rlscale_controller::cli::init_tracing`).
 fn init_tracing(controller: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if controller { "info" } else { "warn" };
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // kube-client logs an ERROR for every failed request: during an API-server outage, one per
-    // object every 5 s. The controller logs each failure itself, rate-limited
-    // (`rlscale_controller::loglimit`); kube-client's own line only when RUST_LOG names kube_client.
-    let names_kube = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("kube_client"));
-    if controller
-        && !names_kube
-        && let Ok(quiet) = "kube_client::client::builder=off".parse()
-    {
-        filter = filter.add_directive(quiet);
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if controller {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    rlscale_controller::cli::init_tracing(controller);
 }
 
 fn main() -> ExitCode {

@@ -14,6 +14,8 @@
 //! the target's scale subresource (active) or the status, metrics and log beside the HPA (shadow).
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod decide;
