@@ -9,10 +9,21 @@
 mod hpa;
 mod kpa;
 
-use rlscale_core::{Action, Env, EnvError, check_env};
+use rlscale_core::{Action, Env, EnvError, ServiceProfile, check_env};
 use rlscale_sim::{Overrides, SimEnv};
 
 use crate::util::{load, scenario_ids};
+
+/// The service the peers' test tables are played on ([`hpa`], [`kpa`]): an 8B model on one L4.
+fn peer_profile() -> ServiceProfile {
+    ServiceProfile {
+        cold_start_s: 135.0,
+        capacity_rps: 3.0,
+        gpus_per_replica: 1,
+        usd_per_gpu_hour: 0.8,
+        slo_latency_s: 10.0,
+    }
+}
 
 #[test]
 fn every_scenario_passes_the_env_checker() {

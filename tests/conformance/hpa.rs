@@ -33,7 +33,7 @@ use rlscale_baselines::hpa::{
     Behavior, HpaMetric, MetricKind, PolicyKind, ScalingPolicy, ScalingRules, SelectPolicy,
 };
 use rlscale_baselines::{Bounds, Hpa, HpaConfig, Signal};
-use rlscale_core::{MetricsSnapshot, ServiceProfile, SimTime};
+use rlscale_core::{MetricsSnapshot, SimTime};
 
 /// The sync under test runs at this Unix time.
 const T0: f64 = 1_700_000_000.0;
@@ -109,13 +109,7 @@ fn ext(level: u64) -> Load {
 }
 
 fn snapshot(t: f64, ready: u32, starting: u32, load: Load) -> MetricsSnapshot {
-    let profile = ServiceProfile {
-        cold_start_s: 135.0,
-        capacity_rps: 3.0,
-        gpus_per_replica: 1,
-        usd_per_gpu_hour: 0.8,
-        slo_latency_s: 10.0,
-    };
+    let profile = super::peer_profile();
     let mut s = MetricsSnapshot::idle(SimTime(t), ready, profile);
     s.starting_replicas = starting;
     s.gpu_utilization = load.cpu / f64::from(ready.max(1));

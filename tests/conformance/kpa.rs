@@ -22,7 +22,7 @@
 //! the excess burst capacity (`ExcessBurstCapacity`: routing, not replicas), and the metrics tests.
 
 use rlscale_baselines::{Bounds, Kpa, KpaConfig, Signal};
-use rlscale_core::{MetricsSnapshot, Policy, ServiceProfile, SimTime};
+use rlscale_core::{MetricsSnapshot, Policy, SimTime};
 
 const T0: f64 = 1_700_000_000.0;
 
@@ -80,13 +80,7 @@ fn expect(t: f64, ready: u32, value: f64, want: u32) -> Step {
 
 /// Play `steps` on a new decider; the mismatches of the checked steps, as text.
 fn play(name: &str, cfg: KpaConfig, steps: &[Step]) -> Vec<String> {
-    let profile = ServiceProfile {
-        cold_start_s: 135.0,
-        capacity_rps: 3.0,
-        gpus_per_replica: 1,
-        usd_per_gpu_hour: 0.8,
-        slo_latency_s: 10.0,
-    };
+    let profile = super::peer_profile();
     let mut kpa = Kpa::new(
         cfg,
         Bounds {

@@ -429,7 +429,7 @@ pub fn scale_action(from: u32, to: u32) -> String {
 pub fn object_key(obj: &DynamicObject) -> String {
     match &obj.metadata.uid {
         Some(uid) if !uid.is_empty() => uid.clone(),
-        _ => format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
+        _ => display_name(obj),
     }
 }
 
@@ -611,7 +611,7 @@ macro_rules! step {
 /// One reconcile of one `RLAutoscaler`: spec → target → snapshot → decide → act → status. Each step is
 /// a method of [`Reconcile`]; a step that ends the reconcile early (a bad spec, a missing target) has
 /// written the object's status itself and breaks with the requeue.
-#[tracing::instrument(skip(obj, ctx), fields(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())))]
+#[tracing::instrument(skip(obj, ctx), fields(object = %display_name(&obj)))]
 pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.time_reconcile();
     let mut r = Reconcile::new(&obj, &ctx);

@@ -257,6 +257,12 @@ impl SimEnv {
         self.state.as_ref().map(|s| &s.totals)
     }
 
+    /// The reward's unit, US dollars: one replica billed for one control interval. A step's reward
+    /// is `−(GPU $ + penalty × violations) / unit`.
+    pub fn reward_unit_usd(&self) -> f64 {
+        self.profile.usd_per_replica_hour() * self.scenario.file.control_interval_s / 3600.0
+    }
+
     /// The time now (episode start + simulated seconds), None before reset.
     pub fn now(&self) -> Option<SimTime> {
         self.state
@@ -930,7 +936,7 @@ impl Env for SimEnv {
         st.step += 1;
         let snap = self.visible_snapshot(&st);
         let info = self.info(&st, snap, scaled);
-        let unit = self.profile.usd_per_replica_hour() * spec.control_interval_s / 3600.0;
+        let unit = self.reward_unit_usd();
         let reward =
             -(info.cost_usd + self.scenario.slo.penalty_usd * info.slo_violations as f64) / unit;
         let tt = &mut st.totals;

@@ -164,7 +164,7 @@ impl RewardScaler {
         self.forget(&mut stats);
         stats.update(&batch);
         self.stats = stats;
-        let sd = (self.stats.var[0] + EPSILON).sqrt();
+        let sd = self.std();
         for r in rewards.iter_mut() {
             *r = (f64::from(*r) / sd).clamp(-CLIP, CLIP) as f32;
         }

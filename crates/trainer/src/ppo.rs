@@ -990,25 +990,20 @@ impl<E: TrainEnv> Ppo<E> {
             idx.shuffle(&mut self.rng);
             for chunk in idx.chunks(mb) {
                 let m = chunk.len();
-                let g_obs: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|&i| obs[i * od..(i + 1) * od].iter().copied())
-                    .collect();
-                let g_mask: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|&i| masks[i * na..(i + 1) * na].iter().copied())
-                    .collect();
+                // The rows of a row-major buffer of `w` columns that this minibatch takes.
+                let rows = |buf: &[f32], w: usize| -> Vec<f32> {
+                    chunk
+                        .iter()
+                        .flat_map(|&i| buf[i * w..(i + 1) * w].iter().copied())
+                        .collect()
+                };
+                let g_obs = rows(&obs, od);
+                let g_mask = rows(&masks, na);
                 let g_act: Vec<i64> = chunk.iter().map(|&i| actions[i]).collect();
                 let g_lp: Vec<f32> = chunk.iter().map(|&i| logprobs[i]).collect();
                 let mut g_adv: Vec<f32> = chunk.iter().map(|&i| advantages[i]).collect();
-                let g_ret: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|&i| targets[i * heads..(i + 1) * heads].iter().copied())
-                    .collect();
-                let g_val: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|&i| old_values[i * heads..(i + 1) * heads].iter().copied())
-                    .collect();
+                let g_ret = rows(&targets, heads);
+                let g_val = rows(&old_values, heads);
                 if cfg.norm_adv && m > 1 {
                     // The scale: the advantage's own std, or with a split critic the cost part's.
                     let sd = if split {

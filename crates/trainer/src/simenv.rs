@@ -125,8 +125,6 @@ pub struct SimTrainEnv {
     plan: Vec<u32>,
     /// Steps taken in the current episode.
     steps: usize,
-    /// One replica billed for one control interval, US dollars: the reward's unit.
-    unit_usd: f64,
     /// The episode's SLO attainment target, percent.
     slo_target_pct: f64,
 }
@@ -148,7 +146,6 @@ impl SimTrainEnv {
             teacher: None,
             plan: Vec::new(),
             steps: 0,
-            unit_usd: 1.0,
             slo_target_pct: 99.0,
         }
     }
@@ -344,8 +341,6 @@ impl TrainEnv for SimTrainEnv {
         self.space = ActionSpace::new(r.min, r.max);
         self.target = r.initial;
         let sc = Arc::new(sc);
-        self.unit_usd =
-            sc.service_profile().usd_per_replica_hour() * sc.file.control_interval_s / 3600.0;
         self.slo_target_pct = 100.0 * sc.slo.target;
         let steps = sc.file.max_episode_steps;
         self.plan = match self.teacher {
@@ -388,6 +383,7 @@ impl TrainEnv for SimTrainEnv {
             }
             _ => Action::Replicas(proposed),
         };
+        let unit = env.reward_unit_usd();
         let s = env
             .step(&act)
             .expect("the vector env resets ended episodes");
@@ -397,7 +393,7 @@ impl TrainEnv for SimTrainEnv {
         Transition {
             obs: s.obs.0.to_vec(),
             reward: s.reward as f32,
-            cost: Some((-s.info.cost_usd / self.unit_usd) as f32),
+            cost: Some((-s.info.cost_usd / unit) as f32),
             terminated: s.terminated,
             truncated: s.truncated,
         }
