@@ -14,6 +14,10 @@
 //! down, no single decision can drop more than the table's largest down-delta, so a minute of
 //! near-zero traffic (a gap between bursts, an off period) cannot undo the insurance a warm replica
 //! gives; that is the failure the pure utilization table showed on sparse traffic.
+//! [`ActionSpec::Lower`] is a down-delta with a floor at the last minute's demand at full
+//! utilization: no decision can cancel replicas that a growing queue is waiting for (with plain
+//! down-deltas a ratchet policy did so 257 times a day on one scenario, and never finished a cold
+//! start).
 //!
 //! A model file records its table, so the runtime applies the one it was trained with.
 
@@ -45,6 +49,10 @@ pub enum ActionSpec {
     /// Raise the target to `ceil(arrival_rate_1m / (capacity_rps · u))` when that is above it, hold
     /// otherwise: the demand-relative way up, without the way down.
     RaiseToUtilization(f64),
+    /// Lower the target by this many replicas, but not below the last minute's demand at full
+    /// utilization, `ceil(arrival_rate_1m / capacity_rps)`; hold when the target is at or below it.
+    /// The way down without cancelling the replicas a queue is waiting for.
+    Lower(u32),
 }
 
 impl std::fmt::Display for ActionSpec {
@@ -55,6 +63,7 @@ impl std::fmt::Display for ActionSpec {
             ActionSpec::RaiseToUtilization(u) => {
                 write!(f, "at least the 1m rate at utilization {u}")
             }
+            ActionSpec::Lower(k) => write!(f, "-{k}, not below the 1m rate at utilization 1"),
         }
     }
 }
@@ -117,6 +126,9 @@ impl ActionTable {
                 ActionSpec::Delta(d) if !(-64..=64).contains(&d) => {
                     return Err(err(i, format!("delta {d} is outside [-64, 64]")));
                 }
+                ActionSpec::Lower(k) if !(1..=64).contains(&k) => {
+                    return Err(err(i, format!("lower {k} is outside [1, 64]")));
+                }
                 ActionSpec::TargetUtilization(u) | ActionSpec::RaiseToUtilization(u)
                     if !(0.05..=1.0).contains(&u) =>
                 {
@@ -157,12 +169,20 @@ impl ActionTable {
                 let current = space.clamp(current);
                 need_at(snapshot, *u).map_or(current, |n| space.clamp(n).max(current))
             }
+            Some(ActionSpec::Lower(k)) => {
+                let current = space.clamp(current);
+                let floor = need_at(snapshot, 1.0).unwrap_or(current);
+                space
+                    .clamp(current.saturating_sub(*k).max(floor))
+                    .min(current)
+            }
         }
     }
 
     /// Which actions are valid at `current`: hold always is; a delta when it moves the count in its
     /// own direction once clamped (every "down" delta is masked at `min`, every "up" one at `max`); a
-    /// utilization action whenever the bounds leave room to move (`min < max`); a raise below `max`.
+    /// utilization action whenever the bounds leave room to move (`min < max`); a raise below `max`;
+    /// a lower above `min` (it may still hold, at the demand's floor).
     pub fn mask(&self, space: &ActionSpace, current: u32) -> [bool; N_ACTIONS] {
         let current = space.clamp(current);
         let mut m = [false; N_ACTIONS];
@@ -172,6 +192,7 @@ impl ActionTable {
                 ActionSpec::Delta(d) => space.add(current, d) != current,
                 ActionSpec::TargetUtilization(_) => space.min_replicas < space.max_replicas,
                 ActionSpec::RaiseToUtilization(_) => current < space.max_replicas,
+                ActionSpec::Lower(_) => current > space.min_replicas,
             };
         }
         m
@@ -360,6 +381,43 @@ mod tests {
         let a: ActionSpec = serde_json::from_str(r#"{"raise_to_utilization": 0.75}"#).unwrap();
         assert_eq!(a, ActionSpec::RaiseToUtilization(0.75));
         assert_eq!(a.to_string(), "at least the 1m rate at utilization 0.75");
+    }
+
+    /// A lower subtracts its count but stops at the demand at full utilization, never raises, holds
+    /// on a broken rate's floor (the current count), and is masked at `min` only.
+    #[test]
+    fn lower_actions_stop_at_the_demand() {
+        let mut entries = ActionTable::deltas().0;
+        entries[0] = ActionSpec::Lower(4);
+        entries[1] = ActionSpec::Lower(1);
+        let t = ActionTable::from_entries(&entries).unwrap();
+        let s = ActionSpace::new(0, 40);
+        let mut snap = MetricsSnapshot::idle(crate::SimTime(0.0), 5, profile());
+        snap.profile.capacity_rps = 3.0;
+        snap.arrival_rate_1m = 15.0; // 5 replicas at full utilization
+        assert_eq!(t.apply(&s, 12, 0, &snap), 8);
+        assert_eq!(t.apply(&s, 7, 0, &snap), 5, "stops at the demand");
+        assert_eq!(t.apply(&s, 5, 0, &snap), 5, "at the demand: hold");
+        assert_eq!(
+            t.apply(&s, 2, 0, &snap),
+            2,
+            "below the demand: hold, never raise"
+        );
+        assert_eq!(t.apply(&s, 6, 1, &snap), 5);
+        snap.arrival_rate_1m = 0.0;
+        assert_eq!(t.apply(&s, 3, 0, &snap), 0, "no demand: the bounds only");
+        assert_eq!(t.apply(&s, 3, 1, &snap), 2);
+        snap.arrival_rate_1m = f64::NAN;
+        assert_eq!(t.apply(&s, 3, 0, &snap), 3, "a broken rate holds");
+        assert!(t.mask(&s, 1)[0]);
+        assert!(!t.mask(&s, 0)[0]);
+        let low = ActionSpace::new(2, 40);
+        snap.arrival_rate_1m = 0.0;
+        assert_eq!(t.apply(&low, 3, 0, &snap), 2, "clamped to min");
+        entries[0] = ActionSpec::Lower(0);
+        assert_eq!(ActionTable::from_entries(&entries).unwrap_err().index, 0);
+        let a: ActionSpec = serde_json::from_str(r#"{"lower": 2}"#).unwrap();
+        assert_eq!(a, ActionSpec::Lower(2));
     }
 
     /// A utilization action provisions `ceil(rate / (capacity · u))`, clamped; a broken rate holds.
