@@ -54,6 +54,22 @@
 //!   (`message` in core `v1`) of at most 1024 bytes; `events.k8s.io/v1` also needs the
 //!   `eventTime` and a `type` of `Normal` or `Warning`. Otherwise 422 Invalid, as
 //!   `ValidateEventCreate` answers.
+//! - Custom resources (issue 18): the served version's `schema.openAPIV3Schema` from the stored CRD
+//!   is applied to every write (create, update, JSON/merge patch, server-side apply, `/status`) as
+//!   the apiextensions server applies it: fields the structural schema does not declare are pruned
+//!   silently at every depth (inside `status`, array items and `additionalProperties` too), except
+//!   under `x-kubernetes-preserve-unknown-fields: true` and for `apiVersion`, `kind` and `metadata`;
+//!   a `null` field that is neither `nullable` nor defaulted is dropped (a null array item is not,
+//!   and fails validation); `default`s fill absent fields, nested ones only inside objects that
+//!   exist; then the object is validated (`type`, `nullable`, `enum`, `required`,
+//!   `minimum`/`maximum` and their `exclusive*`, `multipleOf`, `minLength`/`maxLength`, `pattern`,
+//!   `minItems`/`maxItems`, `minProperties`/`maxProperties`, `x-kubernetes-int-or-string`) and
+//!   refused with 422 Invalid, one cause per error with its `field` (`spec.maxReplicas`,
+//!   `status.conditions[0].type`) and reason (`FieldValueTypeInvalid`, `FieldValueRequired`,
+//!   `FieldValueNotSupported`, `FieldValueInvalid`, `FieldValueTooLong`, `FieldValueTooMany`), and
+//!   the real message (`RLAutoscaler.rlscale.dev "x" is invalid: spec.maxReplicas: Invalid value:
+//!   "string": spec.maxReplicas in body must be of type integer: "string"`). A served version
+//!   without a schema stores its objects as sent (apiextensions `v1` would refuse such a CRD).
 //! - Zero-valued `omitempty` counts of a Deployment's status (`replicas`, `readyReplicas`,
 //!   `availableReplicas`, `updatedReplicas`, `unavailableReplicas`, `terminatingReplicas`,
 //!   `observedGeneration`) are dropped on write, as the API server's typed encoding drops them:
@@ -87,9 +103,9 @@
 //!   (replicas, strategy, revisionHistoryLimit, progressDeadlineSeconds, pod template
 //!   defaults), pods the pod-spec defaults, HPAs `minReplicas`, default CPU metric and
 //!   behavior defaults; names are checked as DNS subdomains (namespaces: labels); Events as
-//!   above. Other schema validation, CRD OpenAPI validation, pruning and defaulting are not
-//!   done, and `omitempty` is applied to Deployment status counts only (not to other built-in
-//!   objects: an HPA's `currentReplicas: 0` written by a client is kept).
+//!   above; custom resources by their CRD's schema, as above. Other validation of built-in
+//!   objects is not done, and `omitempty` is applied to Deployment status counts only (not to
+//!   other built-in objects: an HPA's `currentReplicas: 0` written by a client is kept).
 //! - **No controllers**: nothing reconciles deployments into pods, no garbage collection
 //!   follows ownerReferences. CRD status (`NamesAccepted`, `Established`, `acceptedNames`,
 //!   `storedVersions`) is set synchronously on write; deleting a CRD deletes its custom
@@ -113,9 +129,19 @@
 //! - **RBAC**: every request is allowed. A Role or ClusterRole that does not grant a verb gives no
 //!   403 here (`deploy/rbac.yaml` is only compared with the verbs used, after the fact, by
 //!   `tests/rbac.rs`); a controller whose Lease namespace the RBAC does not cover runs fine here.
-//! - **A CRD's OpenAPI schema**: custom resources are stored as sent. No validation against the
-//!   schema (types, required fields, enums, minimums, `x-kubernetes-validations`), no pruning of
-//!   unknown fields, no defaults from the schema.
+//! - **A CRD's schema beyond the rules above**: `x-kubernetes-validations` (CEL) rules are not
+//!   evaluated; `format` is ignored (`int32`, `date-time`, ... are not checked); `anyOf`, `allOf`,
+//!   `oneOf` and `not` are not evaluated; `x-kubernetes-list-type: set`/`map` uniqueness and
+//!   `x-kubernetes-map-type` are not checked; there is no validation ratcheting (an update that
+//!   leaves an already invalid field unchanged is refused here, accepted by a real server); the
+//!   `fieldValidation` parameter is ignored (unknown fields are always dropped silently: no
+//!   `Strict` 400/422, no `Warn` warning header); `metadata` is not coerced against the schema, and
+//!   an embedded resource's `apiVersion`/`kind` are not required; defaults are applied on writes
+//!   only (a real server also defaults on reads from storage, which shows after a CRD gains a
+//!   default). The CRD itself is not checked for a structural schema, valid defaults or allowed
+//!   keywords; there are no conversion webhooks (versions share one storage, see above); with
+//!   several errors in one object the order of the causes is fixed here (properties by name) where
+//!   kube-openapi walks a Go map.
 //! - **Events as one store**: core `v1` and `events.k8s.io/v1` Events are two stores; an Event
 //!   written through one API is not listed through the other.
 //! - **Event validation beyond the rules above**: not the format of `reportingController`, the
@@ -135,6 +161,7 @@
 pub mod prometheus;
 mod records;
 mod resources;
+mod schema;
 mod selectors;
 mod server;
 mod status;

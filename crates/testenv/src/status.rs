@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::schema::FieldError;
+
 /// An API error, rendered as a `metav1.Status` body with the matching HTTP code.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ApiError {
@@ -146,6 +148,38 @@ impl ApiError {
         );
         let mut d = details(group, kind, name);
         d["causes"] = json!([{ "reason": cause_reason, "message": detail, "field": field }]);
+        e.details = Some(d);
+        e
+    }
+
+    /// 422 Invalid with one cause per field error (`apierrors.NewInvalid`): the message joins the
+    /// distinct errors as `field.ErrorList.ToAggregate` does (one error alone, several as `[a, b]`).
+    pub fn invalid_fields(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> Self {
+        let qualified_kind = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut messages: Vec<String> = vec![];
+        for m in errs.iter().map(FieldError::message) {
+            if !messages.contains(&m) {
+                messages.push(m);
+            }
+        }
+        let joined = match messages.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
+        );
+        let mut d = details(group, kind, name);
+        d["causes"] = errs
+            .iter()
+            .map(|f| json!({ "reason": f.reason, "message": f.body, "field": f.field }))
+            .collect();
         e.details = Some(d);
         e
     }

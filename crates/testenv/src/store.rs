@@ -547,8 +547,15 @@ fn validate_event(def: &ResourceDef, obj: &Value, name: &str) -> Result<(), ApiE
     Ok(())
 }
 
-/// The subset of validation this server applies.
-fn validate(def: &ResourceDef, obj: &Value, name: &str) -> Result<(), ApiError> {
+/// The subset of validation this server applies: built-ins by hand, custom resources against
+/// the served version's schema (see [`crate::schema`]).
+fn validate(def: &ResourceDef, version: &str, obj: &Value, name: &str) -> Result<(), ApiError> {
+    if let Some(schema) = def.schema(version) {
+        let errs = schema.validate(obj);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid_fields(&def.group, &def.kind, name, &errs));
+        }
+    }
     if def.builtin && def.plural == "events" {
         return validate_event(def, obj, name);
     }
@@ -902,6 +909,11 @@ impl Inner {
         }
         meta.remove("selfLink");
         meta.remove("managedFields");
+        // As the apiextensions server decodes a custom resource: unknown fields pruned, nulls
+        // dropped or defaulted, defaults applied (validation comes last, on the object to store).
+        if let Some(schema) = def.schema(version) {
+            schema.coerce(&mut body);
+        }
         Ok(body)
     }
 
@@ -1021,7 +1033,7 @@ impl Inner {
         }
         apply_defaults(def, &mut obj);
         omit_empty(def, &mut obj);
-        validate(def, &obj, &name)?;
+        validate(def, version, &obj, &name)?;
         if opts.dry_run {
             return Ok((201, present(def, version, &obj)));
         }
@@ -1134,7 +1146,7 @@ impl Inner {
         set_path(&mut new, "metadata.resourceVersion", json!(rv_of(old)));
         apply_defaults(def, &mut new);
         omit_empty(def, &mut new);
-        validate(def, &new, &name)?;
+        validate(def, version, &new, &name)?;
         if new == *old {
             return Ok((200, present(def, version, old)));
         }
