@@ -907,6 +907,53 @@ fn an_unsynced_hpa_is_ignored_and_active_mode_clears_the_hpa_fields() {
     });
 }
 
+/// Issue 18: a Warning whose text changes under the same reason folded into the first one, as the
+/// `Scaled` Events did (bug 5): kube's Recorder keeps the first note and counts, and `warn_once`
+/// publishes only when the text changes, so the new text was never shown. An RLAutoscaler aimed at a
+/// missing Deployment, then at another missing one: two `TargetNotFound` Warnings, each naming its
+/// own Deployment.
+#[test]
+fn a_changed_warning_is_a_new_event() {
+    runtime().block_on(async {
+        let mut e = env().await;
+        e.rla("wt", "ghost-one", json!({})).await;
+        e.start_controller(None).await;
+        e.wait_condition("wt", "Ready", "False", "TargetNotFound")
+            .await;
+        e.wait_event("wt", "TargetNotFound").await;
+        let patch = json!({"spec": {"scaleTargetRef": {"name": "ghost-two"}}});
+        e.rla_api()
+            .patch("wt", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let t = Instant::now();
+        let notes = loop {
+            let notes: Vec<String> = e
+                .events("wt")
+                .await
+                .into_iter()
+                .filter(|ev| ev.reason.as_deref() == Some("TargetNotFound"))
+                .map(|ev| ev.note.unwrap_or_default())
+                .collect();
+            if notes.iter().any(|n| n.contains("ghost-two"))
+                || t.elapsed() > Duration::from_secs(20)
+            {
+                break notes;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        e.stop_controller().await;
+        for name in ["ghost-one", "ghost-two"] {
+            assert_eq!(
+                notes.iter().filter(|n| n.contains(name)).count(),
+                1,
+                "one Warning names {name}: {notes:?}"
+            );
+        }
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    });
+}
+
 /// Issue 18, bug 5: kube's Recorder folds an Event into an earlier one of the same object, type,
 /// reason and action (a `series` count, the earlier note kept). With one action for every scaling,
 /// `kubectl describe` showed `2 → 10 replicas (x27)` for 27 different scalings. Each different

@@ -9,7 +9,7 @@
 //!
 //! With `--controller N`, instead: one `rlscale controller` process managing N RLAutoscalers against the
 //! in-repo test API server and a Prometheus-API responder: its CPU, RSS, reconcile latency and decision
-//! rate (see `bench_controller.rs`).
+//! rate (see `crates/bench/src/controller.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ pub struct Args {
     controller: Option<usize>,
 
     #[command(flatten)]
-    controller_opts: crate::bench_controller::ControllerArgs,
+    controller_opts: rlscale_bench::controller::ControllerArgs,
 }
 
 /// A policy that records every snapshot it is shown and lets `inner` decide.
@@ -232,7 +232,17 @@ fn timed_episode(
 /// Run the subcommand.
 pub fn run(envs: &Path, args: Args) -> Result<()> {
     if let Some(n) = args.controller {
-        return crate::bench_controller::run(n, &args.controller_opts);
+        let opts = &args.controller_opts;
+        let model = crate::dev_cluster::resolve_model(opts.model.as_deref())?;
+        let summary = rlscale_bench::controller::run(n, opts, &model)?;
+        rlscale_bench::controller::print_summary(&summary);
+        if let Some(out) = &opts.out {
+            let mut f = crate::fsutil::AtomicFile::create(out)?;
+            f.line(&serde_json::to_string_pretty(&summary)?)?;
+            f.commit()?;
+            println!("\nwrote {}", out.display());
+        }
+        return Ok(());
     }
     if let Some(m) = &args.runtime {
         return bench_runtime(envs, &args, m);

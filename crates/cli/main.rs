@@ -5,7 +5,6 @@
 //! other failure; the error chain is printed with `{:#}` (ripgrep's `main`).
 
 mod bench;
-mod bench_controller;
 mod controller_cmd;
 mod dev_cluster;
 mod evaluate;

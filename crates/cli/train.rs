@@ -103,12 +103,18 @@ fn losses_to(episodes: &[f64], reference: &[f64]) -> usize {
         .count()
 }
 
-/// The checkpoint selection score, lower is better: 100 per episode lost to default HPA, plus the
-/// mean ratio to its objective: (losses, mean ratio) in lexicographic order for any ratio under 100.
-/// A network that loses nowhere beats one that wins big on average and loses somewhere, as the bar
-/// judges.
+/// How [`selection_score`] ranks checkpoints, recorded in `best/best.json`: a best network chosen by
+/// another rule (an older run's, resumed) is not compared with this one's scores, and the first
+/// validation replaces it.
+const SELECTION_RULE: &str = "(1 + losses) * mean_ratio";
+
+/// The checkpoint selection score, lower is better: `(1 + episodes lost to default HPA) × the mean
+/// ratio to its objective`. Both of the bar's criteria weigh in: a loss costs as much as the whole
+/// ratio once more, so a network that loses nowhere beats one that wins big on average and loses
+/// somewhere, but a network far worse in total (1.7× against 0.95×) no longer wins by one loss fewer,
+/// as the lexicographic rule let it (issue #19, run I).
 fn selection_score(episodes: &[f64], reference: &[f64]) -> f64 {
-    100.0 * losses_to(episodes, reference) as f64 + ratio_to(episodes, reference)
+    (1.0 + losses_to(episodes, reference) as f64) * ratio_to(episodes, reference)
 }
 
 /// What validation compares against, computed once per run: default HPA's (objective $, SLO %,
@@ -428,6 +434,7 @@ pub fn run(args: Args) -> Result<()> {
                 // replaces it.
                 let better = best
                     .as_ref()
+                    .filter(|b| b["selection_rule"] == SELECTION_RULE)
                     .and_then(|b| b["selection_score"].as_f64())
                     .is_none_or(|b| score < b);
                 if better {
@@ -438,6 +445,7 @@ pub fn run(args: Args) -> Result<()> {
                         "objective_vs_hpa": ratio,
                         "losses_to_hpa": losses,
                         "selection_score": score,
+                        "selection_rule": SELECTION_RULE,
                         "objective_usd": obj,
                         "slo_attainment_pct": slo,
                         "cost_usd": cost,
@@ -553,4 +561,40 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fewer losses win at a like ratio; a far worse total does not win by one loss fewer; no loss at
+    /// the HPA's level beats one loss at a big saving elsewhere.
+    #[test]
+    fn selection_weighs_losses_and_the_total() {
+        let hpa = [100.0; 12];
+        // `losses` episodes above HPA's, the others at a saving, with a mean ratio of `ratio`.
+        let at = |ratio: f64, losses: usize| -> Vec<f64> {
+            if losses == 0 {
+                return vec![ratio * 100.0; 12];
+            }
+            let win = (ratio - 0.2).min(0.9);
+            let lost = (12.0 * ratio - win * (12 - losses) as f64) / losses as f64;
+            (0..12)
+                .map(|i| 100.0 * if i < losses { lost } else { win })
+                .collect()
+        };
+        let score = |r: f64, l: usize| {
+            let e = at(r, l);
+            assert_eq!(losses_to(&e, &hpa), l);
+            assert!((ratio_to(&e, &hpa) - r).abs() < 1e-9);
+            selection_score(&e, &hpa)
+        };
+        assert!(score(0.9, 2) < score(0.9, 3));
+        assert!(score(0.95, 4) < score(1.7, 3), "run I's case");
+        assert!(score(0.99, 0) < score(0.6, 1));
+        assert!(
+            score(0.45, 1) < score(0.99, 0),
+            "one loss at under half the ratio"
+        );
+    }
 }

@@ -313,7 +313,7 @@ impl Context {
                     obj,
                     EventType::Warning,
                     reason,
-                    "Reconcile".into(),
+                    warning_action(topic, message),
                     message.to_string(),
                 )
                 .await
@@ -419,6 +419,19 @@ pub fn event_note(note: String) -> String {
 /// Event of its own, and only the same scaling again counts up.
 pub fn scale_action(from: u32, to: u32) -> String {
     format!("Scale{from}To{to}")
+}
+
+/// The `action` of a Warning about `topic` saying `message`: `Reconcile/<topic>/<8 hex digits of the
+/// message's FNV-1a hash>`. [`Context::warn_once`] publishes only when a topic's message changes, so
+/// with one action per reason every new text (an unreachable Prometheus, then another URL; a missing
+/// Deployment, then another name) was folded into the first Warning as a count, its note kept, as the
+/// `Scaled` Events were (issue 18, bug 5). Keyed by the text, a new message is a new Event and only the
+/// same message again counts up. The hash is stable across runs and platforms.
+pub fn warning_action(topic: &str, message: &str) -> String {
+    let hash = message.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("Reconcile/{topic}/{hash:08x}")
 }
 
 /// The key of an object's decision state and warnings: its `metadata.uid`, which the API server
@@ -1648,6 +1661,27 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Warning's action is a pure function of its topic and text: the same text keeps its action
+    /// (the Recorder counts it up), another text gets another (a new Event), within the 128 bytes an
+    /// Event's action may have. FNV-1a's published values pin the hash.
+    #[test]
+    fn each_warning_text_has_its_own_action() {
+        assert_eq!(warning_action("target", ""), "Reconcile/target/811c9dc5");
+        assert_eq!(warning_action("target", "a"), "Reconcile/target/e40c292c");
+        let a = warning_action("metrics", "Prometheus http://a:9090 is unreachable");
+        let b = warning_action("metrics", "Prometheus http://b:9090 is unreachable");
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            warning_action("metrics", "Prometheus http://a:9090 is unreachable")
+        );
+        assert_ne!(
+            a,
+            warning_action("target", "Prometheus http://a:9090 is unreachable")
+        );
+        assert!(warning_action("timeout", &"x".repeat(5000)).len() <= 128);
+    }
 
     #[test]
     fn each_object_decides_at_its_own_phase_every_interval() {

@@ -8,6 +8,13 @@
 //!   for `u` in `[0.95, 0.9, 0.85, (hold), 0.75, 0.65, 0.55, 0.4]`. Right-sizing to the demand is one
 //!   action away from any state, whatever the service's size.
 //!
+//! A model's table may also mix kinds (`actions = "table"` in a training config), including
+//! [`ActionSpec::RaiseToUtilization`]: "at least the last minute's rate at utilization `u`", which
+//! scales up to the demand in one step but never lowers the target. With delta actions for the way
+//! down, no single decision can drop more than the table's largest down-delta, so a minute of
+//! near-zero traffic (a gap between bursts, an off period) cannot undo the insurance a warm replica
+//! gives; that is the failure the pure utilization table showed on sparse traffic.
+//!
 //! A model file records its table, so the runtime applies the one it was trained with.
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +42,9 @@ pub enum ActionSpec {
     /// Set the target to `ceil(arrival_rate_1m / (capacity_rps · u))`: provision for the last minute's
     /// arrival rate at this share `u` (0–1] of each replica's saturation throughput.
     TargetUtilization(f64),
+    /// Raise the target to `ceil(arrival_rate_1m / (capacity_rps · u))` when that is above it, hold
+    /// otherwise: the demand-relative way up, without the way down.
+    RaiseToUtilization(f64),
 }
 
 impl std::fmt::Display for ActionSpec {
@@ -42,6 +52,9 @@ impl std::fmt::Display for ActionSpec {
         match self {
             ActionSpec::Delta(d) => write!(f, "{d:+}"),
             ActionSpec::TargetUtilization(u) => write!(f, "1m rate at utilization {u}"),
+            ActionSpec::RaiseToUtilization(u) => {
+                write!(f, "at least the 1m rate at utilization {u}")
+            }
         }
     }
 }
@@ -104,7 +117,9 @@ impl ActionTable {
                 ActionSpec::Delta(d) if !(-64..=64).contains(&d) => {
                     return Err(err(i, format!("delta {d} is outside [-64, 64]")));
                 }
-                ActionSpec::TargetUtilization(u) if !(0.05..=1.0).contains(&u) => {
+                ActionSpec::TargetUtilization(u) | ActionSpec::RaiseToUtilization(u)
+                    if !(0.05..=1.0).contains(&u) =>
+                {
                     return Err(err(
                         i,
                         format!("target utilization {u} is outside [0.05, 1]"),
@@ -136,19 +151,18 @@ impl ActionTable {
             None => space.clamp(current),
             Some(ActionSpec::Delta(d)) => space.add(space.clamp(current), *d),
             Some(ActionSpec::TargetUtilization(u)) => {
-                let need = snapshot.arrival_rate_1m / (snapshot.profile.capacity_rps * u);
-                if need.is_finite() && need >= 0.0 {
-                    space.clamp(need.ceil().min(f64::from(u32::MAX)) as u32)
-                } else {
-                    space.clamp(current)
-                }
+                need_at(snapshot, *u).map_or(space.clamp(current), |n| space.clamp(n))
+            }
+            Some(ActionSpec::RaiseToUtilization(u)) => {
+                let current = space.clamp(current);
+                need_at(snapshot, *u).map_or(current, |n| space.clamp(n).max(current))
             }
         }
     }
 
     /// Which actions are valid at `current`: hold always is; a delta when it moves the count in its
     /// own direction once clamped (every "down" delta is masked at `min`, every "up" one at `max`); a
-    /// utilization action whenever the bounds leave room to move (`min < max`).
+    /// utilization action whenever the bounds leave room to move (`min < max`); a raise below `max`.
     pub fn mask(&self, space: &ActionSpace, current: u32) -> [bool; N_ACTIONS] {
         let current = space.clamp(current);
         let mut m = [false; N_ACTIONS];
@@ -157,6 +171,7 @@ impl ActionTable {
                 ActionSpec::Delta(0) => true,
                 ActionSpec::Delta(d) => space.add(current, d) != current,
                 ActionSpec::TargetUtilization(_) => space.min_replicas < space.max_replicas,
+                ActionSpec::RaiseToUtilization(_) => current < space.max_replicas,
             };
         }
         m
@@ -174,6 +189,13 @@ impl ActionTable {
             None
         }
     }
+}
+
+/// The replicas that serve the snapshot's last-minute arrival rate at utilization `u` of each one's
+/// saturation throughput, rounded up; `None` without a usable rate or capacity.
+fn need_at(snapshot: &MetricsSnapshot, u: f64) -> Option<u32> {
+    let need = snapshot.arrival_rate_1m / (snapshot.profile.capacity_rps * u);
+    (need.is_finite() && need >= 0.0).then(|| need.ceil().min(f64::from(u32::MAX)) as u32)
 }
 
 /// What an environment is asked to do at one control step. A learned policy's output index means
@@ -294,6 +316,50 @@ mod tests {
             assert_eq!(t.apply(&s, cur, N_ACTIONS, &snap), from);
         }
         assert_eq!(t.name(), Some("deltas"));
+    }
+
+    /// A raise goes up to the demand at its utilization and never down: on a rate that needs fewer
+    /// replicas than the current count, or none, or a broken one, it holds; it is masked at `max`
+    /// only. With down-deltas beside it, one decision can drop at most the largest down-delta.
+    #[test]
+    fn raise_actions_go_up_to_the_demand_and_never_down() {
+        let mut entries = ActionTable::deltas().0;
+        entries[4] = ActionSpec::RaiseToUtilization(0.9);
+        entries[7] = ActionSpec::RaiseToUtilization(0.5);
+        let t = ActionTable::from_entries(&entries).unwrap();
+        assert_eq!(t.name(), None);
+        let s = ActionSpace::new(0, 40);
+        let mut snap = MetricsSnapshot::idle(crate::SimTime(0.0), 5, profile());
+        snap.profile.capacity_rps = 3.0;
+        snap.arrival_rate_1m = 30.0;
+        // 30 / (3 · 0.9) = 11.1 → 12; 30 / (3 · 0.5) = 20.
+        assert_eq!(t.apply(&s, 5, 4, &snap), 12);
+        assert_eq!(t.apply(&s, 5, 7, &snap), 20);
+        assert_eq!(t.apply(&s, 15, 4, &snap), 15, "above the need: hold");
+        assert_eq!(t.apply(&s, 15, 7, &snap), 20);
+        snap.arrival_rate_1m = 0.0;
+        for cur in [0, 2, 40] {
+            assert_eq!(t.apply(&s, cur, 7, &snap), cur, "no traffic: hold at {cur}");
+        }
+        snap.arrival_rate_1m = f64::NAN;
+        assert_eq!(t.apply(&s, 3, 4, &snap), 3);
+        snap.arrival_rate_1m = 1e6;
+        assert_eq!(t.apply(&s, 3, 4, &snap), 40, "clamped to max");
+        assert!(t.mask(&s, 39)[7]);
+        assert!(!t.mask(&s, 40)[7]);
+        assert!(t.mask(&s, 0)[7]);
+        // The largest drop any action makes from 10 replicas is the -4 delta, whatever the rate.
+        for rate in [0.0, 3.0, 300.0] {
+            snap.arrival_rate_1m = rate;
+            let lowest = (0..N_ACTIONS).map(|i| t.apply(&s, 10, i, &snap)).min();
+            assert_eq!(lowest, Some(6), "rate {rate}");
+        }
+        // Its utilization is checked like a target utilization's, and it round-trips by name.
+        entries[4] = ActionSpec::RaiseToUtilization(0.01);
+        assert_eq!(ActionTable::from_entries(&entries).unwrap_err().index, 4);
+        let a: ActionSpec = serde_json::from_str(r#"{"raise_to_utilization": 0.75}"#).unwrap();
+        assert_eq!(a, ActionSpec::RaiseToUtilization(0.75));
+        assert_eq!(a.to_string(), "at least the 1m rate at utilization 0.75");
     }
 
     /// A utilization action provisions `ceil(rate / (capacity · u))`, clamped; a broken rate holds.

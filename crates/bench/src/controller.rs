@@ -1,4 +1,6 @@
 //! `rlscale bench --controller N`: one controller process managing N RLAutoscalers, for BENCHMARKS.md.
+//! The CLI parses the flags ([`ControllerArgs`]), resolves the model and writes `--out`; this module is
+//! the harness.
 //!
 //! # Layout
 //!
@@ -57,7 +59,7 @@ use rlscale_testenv::TestApiServer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::BadInput;
+use rlscale_controller::cli::BadInput;
 
 /// The namespace every object lives in.
 const NS: &str = "default";
@@ -1021,7 +1023,8 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn print_summary(s: &Summary) {
+/// Print `s` as the tables BENCHMARKS.md quotes.
+pub fn print_summary(s: &Summary) {
     let lat = |l: &Latency| {
         format!(
             "p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms, max {:.1} ms ({} samples)",
@@ -1141,27 +1144,19 @@ fn print_summary(s: &Summary) {
 
 // ---------------------------------------------------------------------------------------------------
 
-/// `rlscale bench --controller N`.
-pub fn run(n: usize, args: &ControllerArgs) -> Result<()> {
+/// `rlscale bench --controller N` with the model file `model`: set up, run the window, and return
+/// what was measured (see the module's docs).
+pub fn run(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
     if n == 0 {
         return Err(BadInput("--controller N needs N ≥ 1".into()).into());
     }
-    let model = crate::dev_cluster::resolve_model(args.model.as_deref())?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let summary = rt.block_on(go(n, args, &model))?;
-    print_summary(&summary);
-    if let Some(out) = &args.out {
-        let mut f = crate::fsutil::AtomicFile::create(out)?;
-        f.line(&serde_json::to_string_pretty(&summary)?)?;
-        f.commit()?;
-        println!("\nwrote {}", out.display());
-    }
-    Ok(())
+    rt.block_on(go(n, args, model))
 }
 
 async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
