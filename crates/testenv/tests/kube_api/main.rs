@@ -4,6 +4,7 @@ mod bad_input;
 mod deployments;
 mod discovery;
 mod faults;
+mod rbac;
 mod resources;
 mod strict;
 mod watch;
