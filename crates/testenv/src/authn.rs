@@ -2,11 +2,11 @@
 //!
 //! - No `Authorization` header: the server's own admin. The test harness acts as cluster-admin, so
 //!   every request it sends is allowed (a real API server would call it `system:anonymous`).
-//! - `Authorization: Bearer <token>` with a token registered by [`Cluster::add_token`]: that token's
-//!   [`User`], whom the RBAC authorizer (`rbac.rs`) then allows or denies.
-//! - Any other `Authorization` header (an unknown or empty token, another scheme): 401 Unauthorized,
-//!   as a real API server answers a token no authenticator accepts. Credentials that fail never
-//!   fall back to the admin.
+//! - `Authorization: Bearer <token>` with a token registered by [`Cluster::add_token`]: that
+//!   token's [`User`], whom the RBAC authorizer (`rbac.rs`) then allows or denies.
+//! - Any other `Authorization` header (an unknown or empty token, another scheme): 401
+//!   Unauthorized, as a real API server answers a token no authenticator accepts. Credentials
+//!   that fail never fall back to the admin.
 //!
 //! [`Cluster::add_token`]: crate::Cluster::add_token
 
@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::status::ApiError;
 
 /// Every authenticated user is in this group (the authenticator's group adder puts it there).
-pub const AUTHENTICATED: &str = "system:authenticated";
+pub(crate) const AUTHENTICATED: &str = "system:authenticated";
 
 /// Members of this group pass authorization whatever RBAC says (kube-apiserver's privileged group).
-pub const MASTERS: &str = "system:masters";
+pub(crate) const MASTERS: &str = "system:masters";
 
 /// An authenticated user, as the API server's authenticators report one (`user.Info`): a name and
 /// groups. RBAC subjects match the name (`User`, `ServiceAccount`) or a group (`Group`).
@@ -28,12 +28,13 @@ pub const MASTERS: &str = "system:masters";
 pub struct User {
     /// The user name, e.g. `jane` or `system:serviceaccount:rlscale-system:rlscale-controller`.
     pub name: String,
-    /// The groups, [`AUTHENTICATED`] included.
+    /// The groups, `system:authenticated` included.
     pub groups: Vec<String>,
 }
 
 impl User {
-    /// A user named `name` in `groups`, and in [`AUTHENTICATED`] as every authenticated user is.
+    /// A user named `name` in `groups`, and in `system:authenticated`, as every authenticated
+    /// user is.
     pub fn new(name: &str, groups: &[&str]) -> User {
         let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
         if !groups.iter().any(|g| g == AUTHENTICATED) {
@@ -46,7 +47,8 @@ impl User {
     }
 
     /// The user a ServiceAccount's token authenticates as: `system:serviceaccount:<ns>:<name>`, in
-    /// the groups `system:serviceaccounts`, `system:serviceaccounts:<ns>` and [`AUTHENTICATED`].
+    /// the groups `system:serviceaccounts`, `system:serviceaccounts:<ns>` and
+    /// `system:authenticated`.
     /// (The ServiceAccount object itself need not exist here; a real server checks that it does.)
     pub fn service_account(namespace: &str, name: &str) -> User {
         User::new(
@@ -58,7 +60,7 @@ impl User {
         )
     }
 
-    /// A cluster administrator (`kubernetes-admin` in [`MASTERS`]): allowed everything, as the
+    /// A cluster administrator (`kubernetes-admin` in `system:masters`): allowed everything, as the
     /// requests without a token are, but told apart in the request log.
     pub fn admin() -> User {
         User::new("kubernetes-admin", &[MASTERS])
