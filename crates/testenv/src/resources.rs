@@ -307,6 +307,12 @@ pub(crate) fn builtins() -> Vec<ResourceDef> {
     crds.generation = Generation::Spec;
     crds.return_deleted = true;
 
+    // RBAC: stored like any other resource, and read by the authorizer (`rbac.rs`) on every
+    // request of a user a bearer token authenticated.
+    let rbac = |plural: &str, kind: &str, namespaced: bool| {
+        ResourceDef::builtin(crate::rbac::GROUP, "v1", plural, kind, namespaced)
+    };
+
     vec![
         namespaces,
         events,
@@ -317,6 +323,10 @@ pub(crate) fn builtins() -> Vec<ResourceDef> {
         leases,
         new_events,
         crds,
+        rbac("clusterrolebindings", "ClusterRoleBinding", false),
+        rbac("clusterroles", "ClusterRole", false),
+        rbac("rolebindings", "RoleBinding", true),
+        rbac("roles", "Role", true),
     ]
 }
 

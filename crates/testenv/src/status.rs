@@ -198,18 +198,28 @@ impl ApiError {
         e
     }
 
-    /// 403 Forbidden.
+    /// 403 Forbidden, worded as `apierrors.NewForbidden`: `deployments.apps "web" is forbidden: why`;
+    /// without a name (a create, a list) `deployments.apps is forbidden: why`; without a resource
+    /// (a non-resource URL such as `/`) `forbidden: why`. `details` holds the name, the group and
+    /// the resource (as `kind`), each only when set.
     pub fn forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
-        let mut e = Self::new(
-            403,
-            "Forbidden",
-            format!(
+        let message = match (plural.is_empty() && group.is_empty(), name.is_empty()) {
+            (true, _) => format!("forbidden: {why}"),
+            (false, true) => format!("{} is forbidden: {why}", qualified(group, plural)),
+            (false, false) => format!(
                 "{} \"{name}\" is forbidden: {why}",
                 qualified(group, plural)
             ),
-        );
+        };
+        let mut e = Self::new(403, "Forbidden", message);
         e.details = Some(details(group, plural, name));
         e
+    }
+
+    /// 401 Unauthorized: what the API server answers when no authenticator accepts the
+    /// credentials a request carries (an unknown bearer token).
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
     }
 
     /// 500 InternalError.
@@ -236,7 +246,7 @@ impl ApiError {
     pub fn injected(code: u16) -> Self {
         match code {
             400 => Self::bad_request("injected fault"),
-            401 => Self::new(401, "Unauthorized", "Unauthorized"),
+            401 => Self::unauthorized(),
             403 => Self::new(403, "Forbidden", "forbidden: injected fault"),
             404 => Self::path_not_found(),
             409 => Self::new(

@@ -5,6 +5,7 @@ mod crd_schema;
 mod deployments;
 mod discovery;
 mod faults;
+mod rbac;
 mod resources;
 mod strict;
 mod watch;
