@@ -35,8 +35,23 @@ impl Proc {
 
     /// Like [`Proc::spawn`], with extra environment variables.
     pub(crate) fn spawn_env(name: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Proc {
+        Proc::spawn_env_without(name, args, dir, env, &[])
+    }
+
+    /// Like [`Proc::spawn_env`], with the variables `unset` removed from the inherited environment.
+    pub(crate) fn spawn_env_without(
+        name: &str,
+        args: &[&str],
+        dir: &Path,
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Proc {
         let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_rlscale"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rlscale"));
+        for var in unset {
+            cmd.env_remove(var);
+        }
+        let child = cmd
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")

@@ -1,15 +1,21 @@
 //! The deploy manifests (`deploy/`): the RBAC grants exactly what `rlscale controller` uses, the
 //! controller's Deployment is locked down and probed, and the kustomization lists every manifest.
 //!
-//! The RBAC test runs the controller as a separate process against the in-repo test API server and a
-//! real Prometheus (constant PromQL answers of a loaded service), through every flow it has: Active with
-//! scale-ups (scale patches, a `Scaled` Event created and then patched as a series), Shadow with an HPA
-//! found by `hpaRef` (get) and by its `scaleTargetRef` (list), and `--leader-elect` (the Lease, released
-//! on SIGTERM). The controller's kubeconfig carries a bearer token of its own, and the API server records
-//! each request's `Authorization` header, so the test's own requests are told apart. The set of
-//! (apiGroup, resource[/subresource], verb) the controller used must equal the set `deploy/rbac.yaml`
-//! grants; and each request must be allowed by a rule whose scope (a Role's namespace) and
-//! `resourceNames` cover it, as the API server's RBAC authorizer would decide.
+//! The RBAC tests run the controller as a separate process against the in-repo test API server with
+//! RBAC enforced (issue 18): `deploy/rbac.yaml`'s objects are applied to the server through kube's
+//! client, and the controller's kubeconfig carries a bearer token that the server authenticates as the
+//! controller's ServiceAccount (`system:serviceaccount:rlscale-system:rlscale-controller`). Whatever
+//! the manifest does not grant is answered 403, as a cluster answers it; the test's own requests carry
+//! no token and are the server's admin.
+//!
+//! - With the Deployment's environment (`POD_NAMESPACE`), the controller goes through every flow it
+//!   has (Active with scale-ups: scale patches, a `Scaled` Event created and then patched as a series;
+//!   Shadow with an HPA found by `hpaRef` and by its `scaleTargetRef`; `--leader-elect`: the Lease,
+//!   released on SIGTERM) without a single 401 or 403. The set of (apiGroup, resource[/subresource],
+//!   verb) it used must also equal the set the manifest grants: the server proves that nothing used
+//!   is missing, this comparison that nothing granted is unused.
+//! - Without `POD_NAMESPACE` or `--leader-election-namespace` (issue 18), the Lease goes to `default`,
+//!   which the manifest does not grant: the server answers 403, and the controller says so once.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -22,15 +28,17 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
 use rlscale_controller::RLAutoscaler;
 use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
-use rlscale_testenv::{RequestRecord, TestApiServer};
+use rlscale_testenv::{RequestRecord, TestApiServer, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::e2e::{Proc, create_deployment, repo, runtime, tail};
 
-/// The controller's bearer token: its requests are the ones carrying it.
+/// The controller's bearer token, which the server authenticates as its ServiceAccount.
 const TOKEN: &str = "rlscale-controller-rbac-test";
 
 fn deploy() -> PathBuf {
@@ -115,65 +123,27 @@ fn needed(r: &RequestRecord) -> Permission {
     }
 }
 
-/// One rule of a Role or ClusterRole bound to the controller's ServiceAccount.
-#[derive(Debug)]
-struct Rule {
-    /// `ClusterRole/name` or `Role/namespace/name`, for messages.
-    role: String,
-    /// A Role's namespace; `None` for a ClusterRole bound cluster-wide.
-    namespace: Option<String>,
-    api_groups: Vec<String>,
-    resources: Vec<String>,
-    verbs: Vec<String>,
-    resource_names: Vec<String>,
-    non_resource_urls: Vec<String>,
-}
-
-impl Rule {
-    /// Every permission the rule grants (its lists expanded).
-    fn grants(&self) -> Vec<Permission> {
-        let mut out = vec![];
-        for verb in &self.verbs {
-            for group in &self.api_groups {
-                for resource in &self.resources {
-                    out.push(Permission::Resource {
-                        group: group.clone(),
-                        resource: resource.clone(),
-                        verb: verb.clone(),
-                    });
-                }
-            }
-            for url in &self.non_resource_urls {
-                out.push(Permission::NonResource {
-                    url: url.clone(),
+/// Every permission one rule of a Role or ClusterRole grants (its lists expanded).
+fn rule_grants(rule: &Value) -> Vec<Permission> {
+    let mut out = vec![];
+    for verb in strings(&rule["verbs"]) {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                out.push(Permission::Resource {
+                    group: group.clone(),
+                    resource,
                     verb: verb.clone(),
                 });
             }
         }
-        out
-    }
-
-    /// Whether the rule allows the request (Kubernetes' RBAC rule matching, without wildcards, which
-    /// the manifests may not use).
-    fn allows(&self, r: &RequestRecord) -> bool {
-        let need = needed(r);
-        if !self.grants().contains(&need) {
-            return false;
+        for url in strings(&rule["nonResourceURLs"]) {
+            out.push(Permission::NonResource {
+                url,
+                verb: verb.clone(),
+            });
         }
-        if let Permission::NonResource { .. } = need {
-            return self.namespace.is_none();
-        }
-        let in_scope = self
-            .namespace
-            .as_ref()
-            .is_none_or(|ns| r.namespace.as_ref() == Some(ns));
-        // A rule with resourceNames never matches a request without a name (create, list, watch).
-        let named = self.resource_names.is_empty()
-            || r.name
-                .as_ref()
-                .is_some_and(|n| self.resource_names.contains(n));
-        in_scope && named
     }
+    out
 }
 
 /// The controller's ServiceAccount: (namespace, name).
@@ -185,47 +155,37 @@ fn service_account() -> (String, String) {
     )
 }
 
-/// The rules `deploy/rbac.yaml` grants the controller's ServiceAccount. Checks on the way that every
-/// role is bound to that ServiceAccount alone and that no rule uses a wildcard.
-fn granted_rules() -> Vec<Rule> {
+/// The user the controller's token authenticates as.
+fn controller_user() -> User {
+    let (ns, name) = service_account();
+    User::service_account(&ns, &name)
+}
+
+/// Every permission `deploy/rbac.yaml` grants the controller's ServiceAccount. Checks on the way that
+/// every role is bound to that ServiceAccount alone and that no rule uses a wildcard (the expansion
+/// compares names, not patterns).
+fn granted() -> BTreeSet<Permission> {
     let (sa_ns, sa_name) = service_account();
-    let docs = yaml_docs(&deploy().join("rbac.yaml"));
-    let mut rules = vec![];
+    let mut grants = BTreeSet::new();
     let mut roles = BTreeSet::new();
     let mut bound = BTreeSet::new();
-    for d in &docs {
+    for d in yaml_docs(&deploy().join("rbac.yaml")) {
         let kind = d["kind"].as_str().unwrap();
         let name = d["metadata"]["name"].as_str().unwrap();
-        let ns = d["metadata"]["namespace"].as_str().map(str::to_string);
+        let ns = d["metadata"]["namespace"].as_str();
         match kind {
             "ClusterRole" | "Role" => {
                 assert_eq!(kind == "Role", ns.is_some(), "{kind} {name}: namespace");
-                let role = match &ns {
-                    Some(ns) => format!("Role/{ns}/{name}"),
-                    None => format!("ClusterRole/{name}"),
-                };
-                roles.insert(role.clone());
+                roles.insert(format!("{kind}/{name}"));
                 for r in d["rules"].as_array().unwrap() {
-                    let rule = Rule {
-                        role: role.clone(),
-                        namespace: ns.clone(),
-                        api_groups: strings(&r["apiGroups"]),
-                        resources: strings(&r["resources"]),
-                        verbs: strings(&r["verbs"]),
-                        resource_names: strings(&r["resourceNames"]),
-                        non_resource_urls: strings(&r["nonResourceURLs"]),
-                    };
-                    let all = [
-                        &rule.api_groups,
-                        &rule.resources,
-                        &rule.verbs,
-                        &rule.non_resource_urls,
-                    ];
+                    let lists = ["apiGroups", "resources", "verbs", "nonResourceURLs"];
                     assert!(
-                        all.iter().all(|l| l.iter().all(|s| !s.contains('*'))),
-                        "{role}: a wildcard in {r}"
+                        lists
+                            .iter()
+                            .all(|l| strings(&r[l]).iter().all(|s| !s.contains('*'))),
+                        "{kind} {name}: a wildcard in {r}"
                     );
-                    rules.push(rule);
+                    grants.extend(rule_grants(r));
                 }
             }
             "ClusterRoleBinding" | "RoleBinding" => {
@@ -235,18 +195,12 @@ fn granted_rules() -> Vec<Rule> {
                     &vec![json!({"kind": "ServiceAccount", "name": sa_name, "namespace": sa_ns})],
                     "{kind} {name}: bound to the controller's ServiceAccount only"
                 );
-                let role_kind = d["roleRef"]["kind"].as_str().unwrap();
-                let role_name = d["roleRef"]["name"].as_str().unwrap();
-                assert_eq!(d["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
-                // A RoleBinding of a ClusterRole would grant it in the binding's namespace only;
-                // the manifests bind ClusterRoles cluster-wide and Roles in their own namespace.
-                bound.insert(match (kind, role_kind, &ns) {
-                    ("ClusterRoleBinding", "ClusterRole", None) => {
-                        format!("ClusterRole/{role_name}")
-                    }
-                    ("RoleBinding", "Role", Some(ns)) => format!("Role/{ns}/{role_name}"),
-                    _ => panic!("{kind} {name}: unexpected roleRef {role_kind} {role_name}"),
-                });
+                let role_ref = &d["roleRef"];
+                bound.insert(format!(
+                    "{}/{}",
+                    role_ref["kind"].as_str().unwrap(),
+                    role_ref["name"].as_str().unwrap()
+                ));
             }
             other => panic!("deploy/rbac.yaml: unexpected kind {other}"),
         }
@@ -255,11 +209,33 @@ fn granted_rules() -> Vec<Rule> {
         roles, bound,
         "every role is bound, and every binding names a role of rbac.yaml"
     );
-    rules
+    grants
 }
 
-fn granted(rules: &[Rule]) -> BTreeSet<Permission> {
-    rules.iter().flat_map(Rule::grants).collect()
+/// Applies every document of `deploy/<file>` as `kubectl apply --server-side` would: each kind
+/// resolved through discovery, each object server-side applied.
+async fn apply(client: &kube::Client, file: &str) {
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for doc in yaml_docs(&deploy().join(file)) {
+        let api_version = doc["apiVersion"].as_str().unwrap();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let kind = doc["kind"].as_str().unwrap();
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, caps) = discovery
+            .resolve_gvk(&gvk)
+            .unwrap_or_else(|| panic!("deploy/{file}: the server does not serve {gvk:?}"));
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => {
+                let ns = doc["metadata"]["namespace"].as_str().unwrap();
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+        };
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        api.patch(name, &PatchParams::apply("rbac-test"), &Patch::Apply(&doc))
+            .await
+            .unwrap_or_else(|e| panic!("deploy/{file}: {kind} {name}: {e}"));
+    }
 }
 
 /// Constant PromQL answers of a loaded service, so that every query succeeds against a Prometheus
@@ -300,12 +276,39 @@ async fn create_rla(client: &kube::Client, ns: &str, name: &str, spec: Value) {
         .unwrap();
 }
 
-/// The controller's requests so far.
+/// A test API server as the manifests set up a cluster: the controller's namespace, the CRD and
+/// `deploy/rbac.yaml` applied, and the controller's token registered as its ServiceAccount. Returns
+/// the server and the test's own (admin) client.
+async fn cluster_with_rbac() -> (TestApiServer, kube::Client) {
+    let (sa_ns, _) = service_account();
+    let api = TestApiServer::start().await.unwrap();
+    // The test's client sends no Authorization header: the server's admin.
+    let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
+    create_namespace(&client, &sa_ns).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &RLAutoscaler::crd())
+        .await
+        .unwrap();
+    apply(&client, "rbac.yaml").await;
+    api.add_token(TOKEN, controller_user());
+    (api, client)
+}
+
+/// The controller's kubeconfig (its bearer token) in `dir`.
+fn controller_kubeconfig(api: &TestApiServer, dir: &Path) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, api.kubeconfig_yaml_with_token("default", TOKEN)).unwrap();
+    path
+}
+
+/// The controller's requests so far: those carrying its token (authenticated as its ServiceAccount).
 fn controller_requests(api: &TestApiServer) -> Vec<RequestRecord> {
     let bearer = format!("Bearer {TOKEN}");
+    let user = controller_user().name;
     api.requests()
         .into_iter()
         .filter(|r| r.authorization.as_deref() == Some(bearer.as_str()))
+        .inspect(|r| assert_eq!(r.user.as_deref(), Some(user.as_str()), "{r:?}"))
         .collect()
 }
 
@@ -324,10 +327,26 @@ fn count(requests: &[RequestRecord], group: &str, resource: &str, verb: &str) ->
         .count()
 }
 
+/// Sends SIGTERM and waits (10 s at most) for the process to exit.
+async fn terminate(controller: &mut Proc) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &controller.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t = Instant::now();
+    while controller.child.try_wait().unwrap().is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the controller did not exit on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
-fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
-    let rules = granted_rules();
-    let granted = granted(&rules);
+fn the_controller_runs_under_deploy_rbac_yaml_and_uses_exactly_what_it_grants() {
+    let granted = granted();
     // The controller runs where the Deployment manifest puts it: its namespace is POD_NAMESPACE, where
     // the Lease goes.
     let own_ns = one("deployment.yaml", "Deployment")["metadata"]["namespace"]
@@ -336,15 +355,8 @@ fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
         .to_string();
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let api = TestApiServer::start().await.unwrap();
-        // The test's client sends no Authorization header.
-        let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
-        create_namespace(&client, &own_ns).await;
+        let (api, client) = cluster_with_rbac().await;
         create_namespace(&client, "serving").await;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &RLAutoscaler::crd())
-            .await
-            .unwrap();
         let prometheus = PrometheusProcess::start(&[]).unwrap();
         let spec = |target: &str, mode: &str| {
             json!({
@@ -388,16 +400,34 @@ fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
         create_rla(&client, "serving", "llm-by-ref", by_ref).await;
         create_rla(&client, "serving", "llm-by-target", spec("llm", "Shadow")).await;
 
-        // The controller, with a kubeconfig of its own.
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            api.kubeconfig_yaml("default").replace(
-                "user: {}",
-                &format!("user:\n    token: {TOKEN}"),
-            ),
+        // RBAC is on: as the controller's ServiceAccount (another token, so that these requests are
+        // not the controller's), a scale may be read, a Deployment not written.
+        api.add_token("probe", controller_user());
+        let probe = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::from_yaml(&api.kubeconfig_yaml_with_token("default", "probe"))
+                .unwrap(),
+            &Default::default(),
         )
+        .await
         .unwrap();
+        let theirs: Api<Deployment> =
+            Api::namespaced(kube::Client::try_from(probe).unwrap(), "default");
+        theirs.get_scale("web").await.unwrap();
+        let refused = theirs
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 1}})),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, kube::Error::Api(s) if s.code == 403),
+            "{refused}"
+        );
+
+        // The controller, with its ServiceAccount's token.
+        let kubeconfig = controller_kubeconfig(&api, dir.path());
         let port = free_port().unwrap();
         let log = dir.path().join("decisions.jsonl");
         let mut controller = Proc::spawn_env(
@@ -424,13 +454,26 @@ fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
 
         // Until every flow has happened: scale-ups (the test scales `web` back to 2 after each, so
         // that the controller scales again and repeats its `Scaled` Event, which the Recorder then
-        // patches), both shadow objects comparing with the HPA, and the Lease renewed.
+        // patches), both shadow objects comparing with the HPA, and the Lease renewed. A refused
+        // request fails at once, with what was refused.
         let start = Instant::now();
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
         let mut seen_scale_writes = 0;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let used = controller_requests(&api);
+            let refused: Vec<String> = used
+                .iter()
+                .filter(|r| matches!(r.status, 401 | 403))
+                .map(|r| format!("{} {}{} → {} {}", r.method, r.path, query(r), r.status, needed(r)))
+                .collect();
+            assert!(
+                refused.is_empty(),
+                "the API server refused the controller (deploy/rbac.yaml does not grant it):\n{}\n\
+                 --- controller\n{}",
+                refused.join("\n"),
+                tail(&controller.log())
+            );
             let scale_writes = count(&used, "apps", "deployments/scale", "patch");
             if scale_writes > seen_scale_writes {
                 seen_scale_writes = scale_writes;
@@ -464,22 +507,32 @@ fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
                 tail(&controller.log())
             );
         }
-        // SIGTERM: the controller releases the Lease and exits.
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &controller.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let t = Instant::now();
-        while controller.child.try_wait().unwrap().is_none() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "the controller did not exit on SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // SIGTERM: the controller releases the Lease (an update RBAC must allow too) and exits.
+        terminate(&mut controller).await;
 
         let used = controller_requests(&api);
+        let refused: Vec<&RequestRecord> = used
+            .iter()
+            .filter(|r| matches!(r.status, 401 | 403))
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "refused: {refused:#?}\n--- controller\n{}",
+            tail(&controller.log())
+        );
+        let text = controller.log();
+        assert!(
+            !text.to_lowercase().contains("forbid"),
+            "the controller logged a refusal:\n{}",
+            tail(&text)
+        );
+        let lease = api
+            .cluster()
+            .object("coordination.k8s.io", "leases", Some(&own_ns), "rlscale-controller")
+            .expect("the Lease in the controller's namespace");
+        assert_eq!(lease["spec"]["holderIdentity"], "", "released on SIGTERM");
+
+        // Nothing granted is unused (a 403 would have shown anything used but not granted).
         let used_set: BTreeSet<Permission> = used.iter().map(needed).collect();
         let show = |ps: &mut dyn Iterator<Item = &Permission>| {
             ps.map(|p| p.to_string()).collect::<Vec<_>>()
@@ -498,18 +551,128 @@ fn the_controller_uses_exactly_the_permissions_deploy_rbac_yaml_grants() {
              the controller's requests:\n{}",
             summary(&used)
         );
-        // Each request is allowed in its namespace and for its object name.
-        let denied: BTreeSet<String> = used
-            .iter()
-            .filter(|r| !rules.iter().any(|rule| rule.allows(r)))
-            .map(|r| format!("{} {}{} {}", r.method, r.path, query(r), needed(r)))
+    });
+}
+
+/// Issue 18: started without `POD_NAMESPACE` and without `--leader-election-namespace`, the controller
+/// puts its Lease in `default`, where `deploy/rbac.yaml` grants no Leases. The API server refuses it
+/// (403, the RBAC authorizer's message); the controller never leads, so it writes nothing, and it logs
+/// the Lease's namespace and the 403 once, with what to set, however often it retries.
+///
+/// See: crates/controller/src/lease.rs (`forbidden_advice`), commit 4a1238b.
+#[test]
+fn issue_18_without_pod_namespace_the_lease_in_default_is_forbidden() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (api, _client) = cluster_with_rbac().await;
+        let writes_before = api.writes().len();
+        let kubeconfig = controller_kubeconfig(&api, dir.path());
+        let port = free_port().unwrap();
+        let mut controller = Proc::spawn_env_without(
+            "controller",
+            &[
+                "controller",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--decision-log",
+                dir.path().join("decisions.jsonl").to_str().unwrap(),
+                "--leader-elect",
+                "--lease-duration",
+                "4s",
+                "--renew-deadline",
+                "3s",
+                "--retry-period",
+                "1s",
+            ],
+            dir.path(),
+            &[("POD_NAME", "rlscale-controller-0")],
+            &["POD_NAMESPACE"],
+        );
+        let refused_leases = |api: &TestApiServer| -> Vec<RequestRecord> {
+            controller_requests(api)
+                .into_iter()
+                .filter(|r| r.resource == "leases" && r.status == 403)
+                .collect()
+        };
+        // Until it has retried after its first 403 at least twice (retry period: 1 s).
+        let start = Instant::now();
+        while refused_leases(&api).len() < 3 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no three refused Lease requests within 60 s; the controller's requests:\n{}\n\
+                 --- controller\n{}",
+                summary(&controller_requests(&api)),
+                tail(&controller.log())
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        terminate(&mut controller).await;
+
+        // Every Lease request went to `default` and was refused; the controller wrote nothing.
+        let leases: Vec<RequestRecord> = controller_requests(&api)
+            .into_iter()
+            .filter(|r| r.resource == "leases")
             .collect();
         assert!(
-            denied.is_empty(),
-            "requests no rule allows (namespace or resourceNames):\n{}\nrules: {:#?}",
-            denied.into_iter().collect::<Vec<_>>().join("\n"),
-            rules.iter().map(|r| &r.role).collect::<Vec<_>>()
+            leases
+                .iter()
+                .all(|r| r.namespace.as_deref() == Some("default") && r.status == 403),
+            "{}",
+            summary(&leases)
         );
+        assert_eq!(
+            api.writes().len(),
+            writes_before,
+            "a refused request is no write"
+        );
+
+        // The log (JSON lines): the namespace at startup, then the 403 once, with the server's reason
+        // and what to set.
+        let text = controller.log();
+        let records: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let field = |r: &Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+        let startup: Vec<&Value> = records
+            .iter()
+            .filter(|r| field(r, "message").contains("neither --leader-election-namespace nor"))
+            .collect();
+        assert_eq!(startup.len(), 1, "the Lease's namespace, once:\n{text}");
+        assert_eq!(
+            (field(startup[0], "level"), field(startup[0], "namespace")),
+            ("WARN".into(), "default".into())
+        );
+        let refusals: Vec<&Value> = records
+            .iter()
+            .filter(|r| (field(r, "message") + &field(r, "error")).contains("403"))
+            .collect();
+        assert_eq!(
+            refusals.len(),
+            1,
+            "the 403 logged once in {} refusals:\n{text}",
+            refused_leases(&api).len()
+        );
+        let r = refusals[0];
+        assert_eq!(
+            (field(r, "level"), field(r, "lease")),
+            ("ERROR".into(), "default/rlscale-controller".into())
+        );
+        for needle in [
+            "--leader-election-namespace",
+            "POD_NAMESPACE",
+            "deploy/rbac.yaml",
+        ] {
+            assert!(field(r, "message").contains(needle), "{needle} missing: {r}");
+        }
+        let user = controller_user().name;
+        let reason = format!(
+            "leases.coordination.k8s.io \"rlscale-controller\" is forbidden: User \"{user}\" cannot get \
+             resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"default\""
+        );
+        assert!(field(r, "error").contains(&reason), "{r}");
     });
 }
 

@@ -28,10 +28,52 @@
 //! - `events.k8s.io/v1`: `events` (stored separately from core `v1` events: the two share
 //!   nothing here, whereas a real cluster stores both in one etcd table);
 //! - `apiextensions.k8s.io/v1`: `customresourcedefinitions` (+`/status`), and every resource
-//!   a CRD defines (served versions, `/status` and `/scale` subresources as declared).
+//!   a CRD defines (served versions, `/status` and `/scale` subresources as declared);
+//! - `rbac.authorization.k8s.io/v1`: `roles`, `rolebindings`, `clusterroles`,
+//!   `clusterrolebindings` (what the authorizer below reads).
 //!
 //! # Faithful behaviour
 //!
+//! - Authentication (issue 18): a test registers bearer tokens with [`TestApiServer::add_token`]
+//!   (e.g. [`User::service_account`]: `system:serviceaccount:<ns>:<name>` in the groups
+//!   `system:serviceaccounts`, `system:serviceaccounts:<ns>` and `system:authenticated`) and hands
+//!   the client [`TestApiServer::kubeconfig_yaml_with_token`]. A request with an unknown bearer
+//!   token (or any other `Authorization` header) is answered 401 `Unauthorized`, as a real API
+//!   server answers it. A request **without** an `Authorization` header is the server's own
+//!   admin and always allowed: the test harness acts as cluster-admin, and every test that sends no
+//!   token runs as before.
+//! - RBAC authorization (issue 18) for a registered token's user, as kube-apiserver's RBAC
+//!   authorizer decides, before any handler, fault or storage sees the request:
+//!   - Request → verb as `RequestInfoFactory` maps it: GET on a collection `list` (`watch` with
+//!     `?watch=true`), GET on a name `get`, POST `create`, PUT `update`, PATCH `patch`, DELETE on a
+//!     name `delete`, on a collection `deletecollection`; the resource is `plural` or
+//!     `plural/subresource`; a list's or watch's `metadata.name` field selector is its name; a
+//!     namespace's own URLs (`/api/v1/namespaces/x`) are in namespace `x`.
+//!   - ClusterRoleBindings grant their ClusterRole everywhere; RoleBindings grant their Role, or
+//!     a ClusterRole, in the binding's namespace only. Subjects: `User`, `Group`, `ServiceAccount`
+//!     (its namespace defaulting to the binding's). A binding to a missing role grants nothing and
+//!     is named in the 403's reason (`RBAC: clusterrole.rbac.authorization.k8s.io "x" not found`).
+//!   - Rules: `apiGroups`, `resources` (`plural`, `plural/sub`, `*/sub`, `*`), `verbs` (`*`),
+//!     `resourceNames` (never matching a request without a name: create, list and watch without a
+//!     name selector, deletecollection), `nonResourceURLs` (exact or `prefix*`).
+//!   - Built in, as the bootstrap policy binds them to `system:authenticated`: discovery
+//!     (`/api*`, `/apis*`, `/version`, `/healthz`, `/livez`, `/readyz`, `/openapi*`: the
+//!     `system:discovery` role) and `system:basic-user`'s self-reviews. Members of
+//!     `system:masters` ([`User::admin`]) are allowed everything.
+//!   - Denied: 403 `Forbidden` worded as `responsewriters.Forbidden` and `NewForbidden` word it,
+//!     e.g. `deployments.apps "llm" is forbidden: User
+//!     "system:serviceaccount:rlscale-system:rlscale-controller" cannot patch resource
+//!     "deployments/scale" in API group "apps" in the namespace "default"`
+//!     (`at the cluster scope` without a namespace; `deployments.apps is forbidden: ...` without a
+//!     name; `forbidden: User "u" cannot get path "/"` for a non-resource URL), with `details`
+//!     {name, group, kind: the resource}. A refused request changes nothing, is in
+//!     [`TestApiServer::requests`] (status 401/403, with its [`RequestRecord::user`]) and not in
+//!     [`TestApiServer::writes`].
+//!   - RBAC objects are validated on write (rules need verbs, and API groups and resources or
+//!     non-resource URLs, the latter in ClusterRoles only; a binding's `roleRef` names a kind its
+//!     scope may reference and cannot change; subjects have a supported kind, a name, and a
+//!     ServiceAccount in a ClusterRoleBinding a namespace) and defaulted (`roleRef.apiGroup`, a
+//!     `User`/`Group` subject's `apiGroup`); the first error is answered 422.
 //! - One global, decimal resourceVersion counter; every stored change bumps it; a no-op
 //!   update/patch does not (no new RV, no watch event).
 //! - Create sets `uid`, `creationTimestamp`, `resourceVersion`, `generation` (for resources
@@ -54,6 +96,22 @@
 //!   (`message` in core `v1`) of at most 1024 bytes; `events.k8s.io/v1` also needs the
 //!   `eventTime` and a `type` of `Normal` or `Warning`. Otherwise 422 Invalid, as
 //!   `ValidateEventCreate` answers.
+//! - Custom resources (issue 18): the served version's `schema.openAPIV3Schema` from the stored CRD
+//!   is applied to every write (create, update, JSON/merge patch, server-side apply, `/status`) as
+//!   the apiextensions server applies it: fields the structural schema does not declare are pruned
+//!   silently at every depth (inside `status`, array items and `additionalProperties` too), except
+//!   under `x-kubernetes-preserve-unknown-fields: true` and for `apiVersion`, `kind` and `metadata`;
+//!   a `null` field that is neither `nullable` nor defaulted is dropped (a null array item is not,
+//!   and fails validation); `default`s fill absent fields, nested ones only inside objects that
+//!   exist; then the object is validated (`type`, `nullable`, `enum`, `required`,
+//!   `minimum`/`maximum` and their `exclusive*`, `multipleOf`, `minLength`/`maxLength`, `pattern`,
+//!   `minItems`/`maxItems`, `minProperties`/`maxProperties`, `x-kubernetes-int-or-string`) and
+//!   refused with 422 Invalid, one cause per error with its `field` (`spec.maxReplicas`,
+//!   `status.conditions[0].type`) and reason (`FieldValueTypeInvalid`, `FieldValueRequired`,
+//!   `FieldValueNotSupported`, `FieldValueInvalid`, `FieldValueTooLong`, `FieldValueTooMany`), and
+//!   the real message (`RLAutoscaler.rlscale.dev "x" is invalid: spec.maxReplicas: Invalid value:
+//!   "string": spec.maxReplicas in body must be of type integer: "string"`). A served version
+//!   without a schema stores its objects as sent (apiextensions `v1` would refuse such a CRD).
 //! - Zero-valued `omitempty` counts of a Deployment's status (`replicas`, `readyReplicas`,
 //!   `availableReplicas`, `updatedReplicas`, `unavailableReplicas`, `terminatingReplicas`,
 //!   `observedGeneration`) are dropped on write, as the API server's typed encoding drops them:
@@ -87,9 +145,9 @@
 //!   (replicas, strategy, revisionHistoryLimit, progressDeadlineSeconds, pod template
 //!   defaults), pods the pod-spec defaults, HPAs `minReplicas`, default CPU metric and
 //!   behavior defaults; names are checked as DNS subdomains (namespaces: labels); Events as
-//!   above. Other schema validation, CRD OpenAPI validation, pruning and defaulting are not
-//!   done, and `omitempty` is applied to Deployment status counts only (not to other built-in
-//!   objects: an HPA's `currentReplicas: 0` written by a client is kept).
+//!   above; custom resources by their CRD's schema, as above. Other validation of built-in
+//!   objects is not done, and `omitempty` is applied to Deployment status counts only (not to
+//!   other built-in objects: an HPA's `currentReplicas: 0` written by a client is kept).
 //! - **No controllers**: nothing reconciles deployments into pods, no garbage collection
 //!   follows ownerReferences. CRD status (`NamesAccepted`, `Established`, `acceptedNames`,
 //!   `storedVersions`) is set synchronously on write; deleting a CRD deletes its custom
@@ -103,19 +161,44 @@
 //! - Custom resource versions share one storage and are converted by rewriting `apiVersion`
 //!   (the CRD `None` conversion strategy).
 //! - Only JSON is spoken (no protobuf, CBOR or YAML bodies; kube sends JSON even for apply).
-//! - Authentication and authorization are not enforced.
+//! - Authentication is by registered bearer tokens only (no client certificates, no
+//!   ServiceAccount token issuance or `TokenReview`); a ServiceAccount's token works whether or not
+//!   the ServiceAccount object exists (ServiceAccounts are not served). Any `Authorization`
+//!   header but a registered bearer token is a 401, where a real server treats a header none of
+//!   its authenticators recognises (basic auth) as `system:anonymous`; and there is no anonymous
+//!   user: no header is the admin.
 //!
 //! # Not enforced: what a real API server refuses (or changes) and this one does not
 //!
 //! A test passing here can still fail on a cluster for these (issue 18 found four bugs that the
 //! server let through before it learnt the Event and Deployment-status rules above):
 //!
-//! - **RBAC**: every request is allowed. A Role or ClusterRole that does not grant a verb gives no
-//!   403 here (`deploy/rbac.yaml` is only compared with the verbs used, after the fact, by
-//!   `tests/rbac.rs`); a controller whose Lease namespace the RBAC does not cover runs fine here.
-//! - **A CRD's OpenAPI schema**: custom resources are stored as sent. No validation against the
-//!   schema (types, required fields, enums, minimums, `x-kubernetes-validations`), no pruning of
-//!   unknown fields, no defaults from the schema.
+//! - **Authorization of the harness**: requests without a token are an all-allowed admin; only
+//!   clients given a registered token are authorized, so a test must give the code under test its
+//!   own token (as `tests/rbac.rs` does for the controller) for RBAC to apply to it.
+//! - **RBAC beyond rule matching**: no aggregated ClusterRoles (an `aggregationRule` does not
+//!   collect rules: such a role grants only the rules stored in it); no privilege-escalation
+//!   checks (a user may create or bind a role granting more than it holds, without the `escalate`
+//!   or `bind` verbs); no impersonation (`Impersonate-*` headers are ignored, and the
+//!   `impersonate` verb is never checked); no bootstrap roles or bindings are stored
+//!   (`cluster-admin`, `admin`, `edit`, `view`, `system:*` do not exist as objects; only the
+//!   discovery grants above are built in); no `SelfSubjectAccessReview`/`SubjectAccessReview`
+//!   API; no Node or webhook authorizers; a request that fails authorization on a resource this
+//!   server does not serve gets the 403 too (as on a real server), but its attributes come from
+//!   this server's path parsing, which ignores the deprecated `/api/v1/watch/...` paths.
+//! - **A CRD's schema beyond the rules above**: `x-kubernetes-validations` (CEL) rules are not
+//!   evaluated; `format` is ignored (`int32`, `date-time`, ... are not checked); `anyOf`, `allOf`,
+//!   `oneOf` and `not` are not evaluated; `x-kubernetes-list-type: set`/`map` uniqueness and
+//!   `x-kubernetes-map-type` are not checked; there is no validation ratcheting (an update that
+//!   leaves an already invalid field unchanged is refused here, accepted by a real server); the
+//!   `fieldValidation` parameter is ignored (unknown fields are always dropped silently: no
+//!   `Strict` 400/422, no `Warn` warning header); `metadata` is not coerced against the schema, and
+//!   an embedded resource's `apiVersion`/`kind` are not required; defaults are applied on writes
+//!   only (a real server also defaults on reads from storage, which shows after a CRD gains a
+//!   default). The CRD itself is not checked for a structural schema, valid defaults or allowed
+//!   keywords; there are no conversion webhooks (versions share one storage, see above); with
+//!   several errors in one object the order of the causes is fixed here (properties by name) where
+//!   kube-openapi walks a Go map.
 //! - **Events as one store**: core `v1` and `events.k8s.io/v1` Events are two stores; an Event
 //!   written through one API is not listed through the other.
 //! - **Event validation beyond the rules above**: not the format of `reportingController`, the
@@ -132,9 +215,12 @@
 
 #![warn(missing_docs)]
 
+mod authn;
 pub mod prometheus;
+mod rbac;
 mod records;
 mod resources;
+mod schema;
 mod selectors;
 mod server;
 mod status;
@@ -150,6 +236,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use authn::User;
 pub use records::{Fault, RequestRecord, WriteRecord};
 pub use store::Cluster;
 
@@ -232,6 +319,19 @@ impl TestApiServer {
              preferences: {{}}\n",
             url = self.url()
         )
+    }
+
+    /// A kubeconfig like [`kubeconfig_yaml`](Self::kubeconfig_yaml) whose user sends
+    /// `Authorization: Bearer <token>`: register the token with [`add_token`](Self::add_token), and
+    /// RBAC decides what the client may do.
+    pub fn kubeconfig_yaml_with_token(&self, namespace: &str, token: &str) -> String {
+        self.kubeconfig_yaml(namespace)
+            .replace("user: {}", &format!("user:\n    token: {token}"))
+    }
+
+    /// Registers a bearer token for `user` (see [`Cluster::add_token`]).
+    pub fn add_token(&self, token: &str, user: User) {
+        self.cluster.add_token(token, user);
     }
 
     /// Writes [`kubeconfig_yaml`](Self::kubeconfig_yaml) to `path`.

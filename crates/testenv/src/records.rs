@@ -5,7 +5,8 @@ use serde_json::Value;
 
 /// One write request (POST, PUT, PATCH or DELETE on a resource), as received and answered.
 ///
-/// Dry-run requests (`?dryRun=All`) are not writes and are not recorded here.
+/// Dry-run requests (`?dryRun=All`) are not writes and are not recorded here, nor are requests
+/// refused before they reach the storage: 401 (an unknown token) and RBAC's 403.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteRecord {
     /// Sequence number shared with [`RequestRecord::seq`] (arrival order).
@@ -66,10 +67,14 @@ pub struct RequestRecord {
     pub name: Option<String>,
     /// HTTP status code (for watches, the code the stream started with).
     pub status: u16,
-    /// The `Authorization` request header, if any. The server enforces no authentication; tests use
-    /// this to tell clients apart (give each its own bearer token in its kubeconfig).
+    /// The `Authorization` request header, if any (tests can tell clients apart by their tokens).
     #[serde(default)]
     pub authorization: Option<String>,
+    /// The user a registered bearer token authenticated the request as (see
+    /// [`Cluster::add_token`](crate::Cluster::add_token)); `None` for the server's own admin (no
+    /// `Authorization` header) and for a request refused with 401.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// A fault to inject into matching requests.

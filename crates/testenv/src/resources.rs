@@ -1,7 +1,11 @@
 //! The resource registry: built-in resources, CRD-defined resources, and discovery documents.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
+use crate::schema::Schema;
 use crate::util::version_priority;
 
 /// Where a scale subresource reads and writes replicas.
@@ -50,6 +54,9 @@ pub(crate) struct ResourceDef {
     pub return_deleted: bool,
     /// Extra field-selector labels the resource supports.
     pub field_labels: Vec<&'static str>,
+    /// A CRD's `schema.openAPIV3Schema` per served version (empty for built-ins, and for a
+    /// version that declares no schema: its objects are stored as sent).
+    pub schemas: Arc<BTreeMap<String, Schema>>,
 }
 
 const ALL_VERBS: [&str; 8] = [
@@ -82,6 +89,7 @@ impl ResourceDef {
             generation: Generation::None,
             return_deleted: false,
             field_labels: vec![],
+            schemas: Arc::default(),
         }
     }
 
@@ -102,6 +110,11 @@ impl ResourceDef {
         } else {
             format!("{}/{version}", self.group)
         }
+    }
+
+    /// The structural schema of a served version, if the resource has one.
+    pub fn schema(&self, version: &str) -> Option<&Schema> {
+        self.schemas.get(version)
     }
 
     /// Whether the resource supports a verb on the main resource.
@@ -294,6 +307,12 @@ pub(crate) fn builtins() -> Vec<ResourceDef> {
     crds.generation = Generation::Spec;
     crds.return_deleted = true;
 
+    // RBAC: stored like any other resource, and read by the authorizer (`rbac.rs`) on every
+    // request of a user a bearer token authenticated.
+    let rbac = |plural: &str, kind: &str, namespaced: bool| {
+        ResourceDef::builtin(crate::rbac::GROUP, "v1", plural, kind, namespaced)
+    };
+
     vec![
         namespaces,
         events,
@@ -304,6 +323,10 @@ pub(crate) fn builtins() -> Vec<ResourceDef> {
         leases,
         new_events,
         crds,
+        rbac("clusterrolebindings", "ClusterRoleBinding", false),
+        rbac("clusterroles", "ClusterRole", false),
+        rbac("rolebindings", "RoleBinding", true),
+        rbac("roles", "Role", true),
     ]
 }
 
@@ -356,6 +379,15 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceDef> {
         from_spec_selector: false,
     });
     let selectable: Vec<&'static str> = vec![];
+    let schemas: BTreeMap<String, Schema> = served
+        .iter()
+        .filter_map(|v| {
+            let schema = v.pointer("/schema/openAPIV3Schema")?;
+            schema
+                .is_object()
+                .then(|| (s(v, "name"), Schema::parse(schema)))
+        })
+        .collect();
     Some(ResourceDef {
         group: s(spec, "group"),
         versions,
@@ -382,6 +414,7 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceDef> {
         generation: Generation::Spec,
         return_deleted: false,
         field_labels: selectable,
+        schemas: Arc::new(schemas),
     })
 }
 

@@ -202,6 +202,22 @@ impl FieldSelector {
     }
 }
 
+/// The name a field selector requires (a `metadata.name=x` or `metadata.name==x` term), as
+/// `RequiresExactMatch("metadata.name")` finds it: the API server authorizes a list or watch with
+/// one as a request for that object, which a rule's `resourceNames` can allow. A name that is not a
+/// valid path segment (`.`, `..`, or with `/` or `%`) is ignored, as there.
+pub(crate) fn required_name(selector: &str) -> Option<String> {
+    let name = selector.split(',').find_map(|term| {
+        if term.contains("!=") {
+            return None;
+        }
+        let (k, v) = term.split_once("==").or_else(|| term.split_once('='))?;
+        (k.trim() == "metadata.name").then(|| v.trim().to_string())
+    })?;
+    let valid = !matches!(name.as_str(), "." | "..") && !name.contains(['/', '%']);
+    valid.then_some(name)
+}
+
 /// Renders a `metav1.LabelSelector` JSON value as a selector string, as
 /// `metav1.LabelSelectorAsSelector(...).String()` does (requirements sorted by key).
 pub(crate) fn label_selector_string(sel: &Value) -> String {
@@ -296,6 +312,20 @@ mod tests {
             FieldSelector::parse("spec.foo=1", &[]).unwrap_err().message,
             "field label not supported: spec.foo"
         );
+    }
+
+    #[test]
+    fn the_name_a_field_selector_requires() {
+        for (s, want) in [
+            ("metadata.name=lock", Some("lock")),
+            ("metadata.namespace=ns,metadata.name==lock", Some("lock")),
+            ("metadata.name!=lock", None),
+            ("metadata.namespace=ns", None),
+            ("metadata.name=a/b", None),
+            ("", None),
+        ] {
+            assert_eq!(required_name(s).as_deref(), want, "{s}");
+        }
     }
 
     #[test]

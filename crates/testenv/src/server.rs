@@ -13,9 +13,11 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::authn::{self, Identity};
+use crate::rbac;
 use crate::records::{Fault, RequestRecord, WriteRecord};
 use crate::resources::{self, ResourceDef};
-use crate::selectors::{FieldSelector, LabelSelector};
+use crate::selectors::{FieldSelector, LabelSelector, required_name};
 use crate::status::ApiError;
 use crate::store::{Cluster, ListOpts, PatchType, WriteOpts};
 use crate::watch::{self as watcher, WatchRequest, metadata_only};
@@ -158,6 +160,55 @@ fn parse_path(method: &Method, path: &str, params: &HashMap<String, String>) -> 
     info
 }
 
+/// The authorization attributes of a request, as kube-apiserver's `RequestInfoFactory` reads them
+/// beyond [`parse_path`]: a namespace's own URLs (`/api/v1/namespaces/x`, `.../x/status`) are in
+/// namespace `x`, and a list or watch names the object its `metadata.name` field selector requires.
+fn attributes(info: &ReqInfo, path: &str, params: &HashMap<String, String>) -> rbac::Attributes {
+    let mut name = info.name.clone().unwrap_or_default();
+    if matches!(info.verb.as_str(), "list" | "watch")
+        && let Some(n) = params.get("fieldSelector").and_then(|s| required_name(s))
+    {
+        name = n;
+    }
+    let namespace = match &info.ns {
+        Some(ns) => ns.clone(),
+        None if info.resource == "namespaces" => info.name.clone().unwrap_or_default(),
+        None => String::new(),
+    };
+    rbac::Attributes {
+        verb: info.verb.clone(),
+        resource_request: info.resource_request,
+        group: info.group.clone(),
+        resource: info.resource.clone(),
+        subresource: info.sub.clone().unwrap_or_default(),
+        namespace,
+        name,
+        path: path.to_string(),
+    }
+}
+
+/// Authentication, then authorization, as the API server's filters run them before any handler:
+/// the user a registered token stands for (`None` for the admin) and the 401 or 403 that refuses
+/// the request, if any.
+fn authenticate_and_authorize(
+    cluster: &Cluster,
+    headers: &HeaderMap,
+    attributes: impl FnOnce() -> rbac::Attributes,
+) -> (Option<String>, Option<ApiError>) {
+    let g = cluster.lock();
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    match authn::authenticate(&g.tokens, authorization) {
+        Err(e) => (None, Some(e)),
+        Ok(Identity::Admin) => (None, None),
+        Ok(Identity::User(user)) => {
+            let refused = rbac::authorize(&*g, &user, &attributes()).err();
+            (Some(user.name), refused)
+        }
+    }
+}
+
 fn accepts(headers: &HeaderMap, needle: &str) -> bool {
     headers
         .get_all(header::ACCEPT)
@@ -199,8 +250,14 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),
     };
-    let fault = take_fault(&app.cluster, method.as_str(), &pq);
-    let mut response = None;
+    let (user, refused) =
+        authenticate_and_authorize(&app.cluster, &headers, || attributes(&info, &path, &params));
+    // A refused request reaches neither the faults nor the storage.
+    let mut response = refused.as_ref().map(|e| (error_response(e), None));
+    let fault = match refused {
+        Some(_) => None,
+        None => take_fault(&app.cluster, method.as_str(), &pq),
+    };
     if let Some(f) = fault {
         if let Some(ms) = f.delay_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -233,8 +290,9 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        user,
     });
-    if info.resource_request && write_method(&method) && !dry_run {
+    if info.resource_request && write_method(&method) && !dry_run && refused.is_none() {
         let body_json = if body.is_empty() {
             Value::Null
         } else {

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::schema::FieldError;
+
 /// An API error, rendered as a `metav1.Status` body with the matching HTTP code.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ApiError {
@@ -150,6 +152,38 @@ impl ApiError {
         e
     }
 
+    /// 422 Invalid with one cause per field error (`apierrors.NewInvalid`): the message joins the
+    /// distinct errors as `field.ErrorList.ToAggregate` does (one error alone, several as `[a, b]`).
+    pub fn invalid_fields(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> Self {
+        let qualified_kind = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut messages: Vec<String> = vec![];
+        for m in errs.iter().map(FieldError::message) {
+            if !messages.contains(&m) {
+                messages.push(m);
+            }
+        }
+        let joined = match messages.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
+        );
+        let mut d = details(group, kind, name);
+        d["causes"] = errs
+            .iter()
+            .map(|f| json!({ "reason": f.reason, "message": f.body, "field": f.field }))
+            .collect();
+        e.details = Some(d);
+        e
+    }
+
     /// 405 MethodNotAllowed for a verb a resource does not support.
     pub fn method_not_supported(group: &str, plural: &str, verb: &str) -> Self {
         let mut e = Self::new(
@@ -164,18 +198,28 @@ impl ApiError {
         e
     }
 
-    /// 403 Forbidden.
+    /// 403 Forbidden, worded as `apierrors.NewForbidden`: `deployments.apps "web" is forbidden: why`;
+    /// without a name (a create, a list) `deployments.apps is forbidden: why`; without a resource
+    /// (a non-resource URL such as `/`) `forbidden: why`. `details` holds the name, the group and
+    /// the resource (as `kind`), each only when set.
     pub fn forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
-        let mut e = Self::new(
-            403,
-            "Forbidden",
-            format!(
+        let message = match (plural.is_empty() && group.is_empty(), name.is_empty()) {
+            (true, _) => format!("forbidden: {why}"),
+            (false, true) => format!("{} is forbidden: {why}", qualified(group, plural)),
+            (false, false) => format!(
                 "{} \"{name}\" is forbidden: {why}",
                 qualified(group, plural)
             ),
-        );
+        };
+        let mut e = Self::new(403, "Forbidden", message);
         e.details = Some(details(group, plural, name));
         e
+    }
+
+    /// 401 Unauthorized: what the API server answers when no authenticator accepts the
+    /// credentials a request carries (an unknown bearer token).
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
     }
 
     /// 500 InternalError.
@@ -202,7 +246,7 @@ impl ApiError {
     pub fn injected(code: u16) -> Self {
         match code {
             400 => Self::bad_request("injected fault"),
-            401 => Self::new(401, "Unauthorized", "Unauthorized"),
+            401 => Self::unauthorized(),
             403 => Self::new(403, "Forbidden", "forbidden: injected fault"),
             404 => Self::path_not_found(),
             409 => Self::new(

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::authn::User;
+use crate::rbac::{self, RbacObjects};
 use crate::records::{ActiveFault, Fault, RequestRecord, WriteRecord};
 use crate::resources::{self, Generation, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector, label_selector_string};
@@ -93,6 +95,8 @@ pub(crate) struct Inner {
     pub faults: Vec<ActiveFault>,
     pub requests: Vec<RequestRecord>,
     pub writes: Vec<WriteRecord>,
+    /// Registered bearer tokens and the users they authenticate as (`authn.rs`).
+    pub tokens: HashMap<String, User>,
 }
 
 pub(crate) struct Shared {
@@ -170,6 +174,7 @@ impl Cluster {
             faults: vec![],
             requests: vec![],
             writes: vec![],
+            tokens: HashMap::new(),
         };
         let ns_def = inner.def_for(&ns_gr()).expect("namespaces");
         for ns in ["default", "kube-system", "kube-public"] {
@@ -253,6 +258,14 @@ impl Cluster {
     /// Removes all faults.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
+    }
+
+    /// Registers a bearer token: requests carrying `Authorization: Bearer <token>` authenticate as
+    /// `user`, and RBAC (the stored Roles, ClusterRoles and bindings) decides what they may do.
+    /// Requests without an `Authorization` header stay the server's own admin; any other token is
+    /// answered 401 Unauthorized.
+    pub fn add_token(&self, token: &str, user: User) {
+        self.lock().tokens.insert(token.to_string(), user);
     }
 
     /// Forgets all watch history: watches from a resourceVersion older than the current one
@@ -447,6 +460,7 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
                 set_path(obj, "spec.behavior.scaleDown", down);
             }
         }
+        (rbac::GROUP, _) => rbac::apply_defaults(def, obj),
         _ => {}
     }
 }
@@ -547,10 +561,26 @@ fn validate_event(def: &ResourceDef, obj: &Value, name: &str) -> Result<(), ApiE
     Ok(())
 }
 
-/// The subset of validation this server applies.
-fn validate(def: &ResourceDef, obj: &Value, name: &str) -> Result<(), ApiError> {
+/// The subset of validation this server applies: built-ins by hand, custom resources against
+/// the served version's schema (see [`crate::schema`]); `old` is the stored object, on update.
+fn validate(
+    def: &ResourceDef,
+    version: &str,
+    obj: &Value,
+    old: Option<&Value>,
+    name: &str,
+) -> Result<(), ApiError> {
+    if let Some(schema) = def.schema(version) {
+        let errs = schema.validate(obj);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid_fields(&def.group, &def.kind, name, &errs));
+        }
+    }
     if def.builtin && def.plural == "events" {
         return validate_event(def, obj, name);
+    }
+    if def.builtin && def.group == rbac::GROUP {
+        return rbac::validate(def, obj, old);
     }
     if def.group == "apps" && def.plural == "deployments" {
         if let Some(r) = get_path(obj, "spec.replicas").and_then(Value::as_i64)
@@ -756,6 +786,35 @@ pub(crate) fn apply_patch(pt: PatchType, target: &Value, patch: &[u8]) -> Result
     Ok(doc)
 }
 
+impl RbacObjects for Inner {
+    fn rbac_objects(&self, plural: &str, namespace: Option<&str>) -> Vec<&Value> {
+        let Some(objects) = self
+            .objects
+            .get(&(rbac::GROUP.to_string(), plural.to_string()))
+        else {
+            return vec![];
+        };
+        match namespace {
+            // Keys are `ns/name`: the namespace's objects are one range of the map.
+            Some(ns) => {
+                let prefix = format!("{ns}/");
+                objects
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, o)| o)
+                    .collect()
+            }
+            None => objects.values().collect(),
+        }
+    }
+
+    fn rbac_object(&self, plural: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
+        self.objects
+            .get(&(rbac::GROUP.to_string(), plural.to_string()))?
+            .get(&key(namespace, name))
+    }
+}
+
 impl Inner {
     /// The definition serving (group, plural).
     pub fn def_for(&self, g: &Gr) -> Option<ResourceDef> {
@@ -902,6 +961,11 @@ impl Inner {
         }
         meta.remove("selfLink");
         meta.remove("managedFields");
+        // As the apiextensions server decodes a custom resource: unknown fields pruned, nulls
+        // dropped or defaulted, defaults applied (validation comes last, on the object to store).
+        if let Some(schema) = def.schema(version) {
+            schema.coerce(&mut body);
+        }
         Ok(body)
     }
 
@@ -1021,7 +1085,7 @@ impl Inner {
         }
         apply_defaults(def, &mut obj);
         omit_empty(def, &mut obj);
-        validate(def, &obj, &name)?;
+        validate(def, version, &obj, None, &name)?;
         if opts.dry_run {
             return Ok((201, present(def, version, &obj)));
         }
@@ -1134,7 +1198,7 @@ impl Inner {
         set_path(&mut new, "metadata.resourceVersion", json!(rv_of(old)));
         apply_defaults(def, &mut new);
         omit_empty(def, &mut new);
-        validate(def, &new, &name)?;
+        validate(def, version, &new, Some(old), &name)?;
         if new == *old {
             return Ok((200, present(def, version, old)));
         }

@@ -1,9 +1,11 @@
 //! Integration tests driving the test API server with kube's real client.
 
 mod bad_input;
+mod crd_schema;
 mod deployments;
 mod discovery;
 mod faults;
+mod rbac;
 mod resources;
 mod strict;
 mod watch;
