@@ -25,8 +25,7 @@
 //! - `apps/v1`: `deployments` (+`/status`, `/scale`);
 //! - `autoscaling/v2`: `horizontalpodautoscalers` (+`/status`);
 //! - `coordination.k8s.io/v1`: `leases`;
-//! - `events.k8s.io/v1`: `events` (stored separately from core `v1` events: the two share
-//!   nothing here, whereas a real cluster stores both in one etcd table);
+//! - `events.k8s.io/v1`: `events` (a view of the core `v1` Events, see below);
 //! - `apiextensions.k8s.io/v1`: `customresourcedefinitions` (+`/status`), and every resource
 //!   a CRD defines (served versions, `/status` and `/scale` subresources as declared);
 //! - `rbac.authorization.k8s.io/v1`: `roles`, `rolebindings`, `clusterroles`,
@@ -96,6 +95,21 @@
 //!   (`message` in core `v1`) of at most 1024 bytes; `events.k8s.io/v1` also needs the
 //!   `eventTime` and a `type` of `Normal` or `Warning`. Otherwise 422 Invalid, as
 //!   `ValidateEventCreate` answers.
+//! - Events as one store (issue 18): core `v1` and `events.k8s.io/v1` Events are two views of
+//!   the same stored objects, as kube-apiserver stores only core Events and converts them
+//!   (`pkg/apis/events/v1/conversion.go`): `note` ↔ `message`, `regarding` ↔ `involvedObject`,
+//!   `reportingController` ↔ `reportingComponent`, `deprecatedSource` ↔ `source`,
+//!   `deprecatedFirstTimestamp`/`deprecatedLastTimestamp`/`deprecatedCount` ↔
+//!   `firstTimestamp`/`lastTimestamp`/`count`; `related`, `reportingInstance`, `series`,
+//!   `eventTime`, `action`, `reason` and `type` keep their names, and a field `events.k8s.io/v1`
+//!   does not have is dropped from a write through it. An Event written (created, updated,
+//!   patched, deleted) through either API is read, listed and watched through both, with one
+//!   resourceVersion and one name space (a name taken through one API is a 409 through the other);
+//!   the Event rules above apply whichever API writes (checked on the request's form, so the error
+//!   names `note` or `message`); field selectors match the object as the request's API shows it
+//!   (`regarding.name`, `involvedObject.name`); `involvedObject`/`source` are always present (`{}`)
+//!   as Go's encoding writes them (unset timestamps are absent here where a real server writes
+//!   `null`).
 //! - Custom resources (issue 18): the served version's `schema.openAPIV3Schema` from the stored CRD
 //!   is applied to every write (create, update, JSON/merge patch, server-side apply, `/status`) as
 //!   the apiextensions server applies it: fields the structural schema does not declare are pruned
@@ -199,8 +213,6 @@
 //!   keywords; there are no conversion webhooks (versions share one storage, see above); with
 //!   several errors in one object the order of the causes is fixed here (properties by name) where
 //!   kube-openapi walks a Go map.
-//! - **Events as one store**: core `v1` and `events.k8s.io/v1` Events are two stores; an Event
-//!   written through one API is not listed through the other.
 //! - **Event validation beyond the rules above**: not the format of `reportingController`, the
 //!   `series` rules, the fields an update may not change, nor the core-`v1` rules for Events without
 //!   an `eventTime`.
@@ -216,6 +228,7 @@
 #![warn(missing_docs)]
 
 mod authn;
+mod events;
 pub mod prometheus;
 mod rbac;
 mod records;

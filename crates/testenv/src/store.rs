@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::authn::User;
+use crate::events;
 use crate::rbac::{self, RbacObjects};
 use crate::records::{ActiveFault, Fault, RequestRecord, WriteRecord};
 use crate::resources::{self, Generation, ResourceDef};
@@ -135,7 +136,12 @@ pub(crate) fn key(ns: Option<&str>, name: &str) -> String {
     }
 }
 
+/// Where a resource's objects are stored: its own (group, plural), except `events.k8s.io` Events,
+/// which are core `v1` Events (see [`crate::events`]).
 fn gr(def: &ResourceDef) -> Gr {
+    if events::is_events_v1(def) {
+        return (String::new(), "events".to_string());
+    }
     (def.group.clone(), def.plural.clone())
 }
 
@@ -150,9 +156,10 @@ fn crd_gr() -> Gr {
     )
 }
 
-/// The object as served at `version`: apiVersion/kind set.
+/// The object as served at `version`: apiVersion/kind set (and converted, for
+/// `events.k8s.io` Events).
 pub(crate) fn present(def: &ResourceDef, version: &str, obj: &Value) -> Value {
-    let mut o = obj.clone();
+    let mut o = events::view(def, obj).into_owned();
     if let Some(m) = o.as_object_mut() {
         m.insert("apiVersion".into(), json!(def.api_version(version)));
         m.insert("kind".into(), json!(def.kind));
@@ -576,8 +583,9 @@ fn validate(
             return Err(ApiError::invalid_fields(&def.group, &def.kind, name, &errs));
         }
     }
-    if def.builtin && def.plural == "events" {
-        return validate_event(def, obj, name);
+    if events::is_event(def) {
+        // Stored in the core form; checked in the form (and with the field names) of the request.
+        return validate_event(def, &events::view(def, obj), name);
     }
     if def.builtin && def.group == rbac::GROUP {
         return rbac::validate(def, obj, old);
@@ -966,6 +974,12 @@ impl Inner {
         if let Some(schema) = def.schema(version) {
             schema.coerce(&mut body);
         }
+        if events::is_events_v1(def) {
+            body = events::to_core(&body);
+        }
+        if events::is_event(def) {
+            events::normalize_core(&mut body);
+        }
         Ok(body)
     }
 
@@ -1146,7 +1160,7 @@ impl Inner {
             .iter()
             .filter(|(k, _)| prefix.as_deref().is_none_or(|p| k.starts_with(p)))
             .filter(|(k, _)| start.as_deref().is_none_or(|s| k.as_str() >= s))
-            .filter(|(_, o)| opts.labels.matches(o) && opts.fields.matches(o));
+            .filter(|(_, o)| opts.labels.matches(o) && opts.fields.matches(&events::view(def, o)));
         let mut items = vec![];
         let mut last_key = None;
         let mut remaining = 0u64;

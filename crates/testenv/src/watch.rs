@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::events;
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -37,7 +38,7 @@ impl WatchRequest {
             Some(ns) if self.def.namespaced => meta_str(obj, "namespace") == Some(ns.as_str()),
             _ => true,
         };
-        ns_ok && self.labels.matches(obj) && self.fields.matches(obj)
+        ns_ok && self.labels.matches(obj) && self.fields.matches(&events::view(&self.def, obj))
     }
 
     fn render(&self, obj: &Value) -> Value {

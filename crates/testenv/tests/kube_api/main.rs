@@ -4,6 +4,7 @@ mod bad_input;
 mod crd_schema;
 mod deployments;
 mod discovery;
+mod events;
 mod faults;
 mod rbac;
 mod resources;
