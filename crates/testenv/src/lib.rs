@@ -126,10 +126,14 @@
 //!   the real message (`RLAutoscaler.rlscale.dev "x" is invalid: spec.maxReplicas: Invalid value:
 //!   "string": spec.maxReplicas in body must be of type integer: "string"`). A served version
 //!   without a schema stores its objects as sent (apiextensions `v1` would refuse such a CRD).
-//! - Zero-valued `omitempty` counts of a Deployment's status (`replicas`, `readyReplicas`,
-//!   `availableReplicas`, `updatedReplicas`, `unavailableReplicas`, `terminatingReplicas`,
-//!   `observedGeneration`) are dropped on write, as the API server's typed encoding drops them:
-//!   a Deployment with no ready pod has no `readyReplicas`.
+//! - Zero-valued `omitempty` scalars are dropped, as the API server's typed encoding drops them,
+//!   by the struct tags of `k8s.io/api`: a Deployment's status counts (`replicas`,
+//!   `readyReplicas`, `availableReplicas`, `updatedReplicas`, `unavailableReplicas`,
+//!   `observedGeneration`: a Deployment with no ready pod has no `readyReplicas`), an HPA's
+//!   `status.currentReplicas`, and a Scale's `spec.replicas` (a Scale of 0 replicas has
+//!   `spec: {}`). Kept at 0, as a real server keeps them: pointers (a Deployment's
+//!   `terminatingReplicas`, an HPA's `observedGeneration`), and fields without `omitempty` (an
+//!   HPA's `desiredReplicas`, a Scale's `status.replicas`).
 //! - Scale subresource: `autoscaling/v1` Scale views of deployments and CRDs with scale
 //!   paths; writes only change the replicas; stale RVs conflict.
 //! - Delete: DeleteOptions preconditions; objects with finalizers get `deletionTimestamp` and
@@ -160,8 +164,7 @@
 //!   defaults), pods the pod-spec defaults, HPAs `minReplicas`, default CPU metric and
 //!   behavior defaults; names are checked as DNS subdomains (namespaces: labels); Events as
 //!   above; custom resources by their CRD's schema, as above. Other validation of built-in
-//!   objects is not done, and `omitempty` is applied to Deployment status counts only (not to
-//!   other built-in objects: an HPA's `currentReplicas: 0` written by a client is kept).
+//!   objects is not done, and `omitempty` is applied to the fields above only.
 //! - **No controllers**: nothing reconciles deployments into pods, no garbage collection
 //!   follows ownerReferences. CRD status (`NamesAccepted`, `Established`, `acceptedNames`,
 //!   `storedVersions`) is set synchronously on write; deleting a CRD deletes its custom
@@ -216,8 +219,10 @@
 //! - **Event validation beyond the rules above**: not the format of `reportingController`, the
 //!   `series` rules, the fields an update may not change, nor the core-`v1` rules for Events without
 //!   an `eventTime`.
-//! - **Zero values of built-in objects**: dropped for a Deployment's status counts only; other
-//!   built-in objects keep the zero values a client writes (an HPA's `currentReplicas: 0`).
+//! - **Zero values of built-in objects**: dropped for the Deployment, HPA and Scale fields above
+//!   only; other built-in objects (pods, Leases, ConfigMaps, Namespaces, a Deployment's or HPA's
+//!   spec) keep the zero values and empty strings or lists a client writes, and an HPA's
+//!   `status.conditions: []` is kept where a real server drops it.
 //! - **Validation of other built-in objects**: an HPA's spec is not validated (`maxReplicas` below
 //!   `minReplicas`, `minReplicas: 0` without an Object or External metric, bad metric specs are
 //!   stored); a Deployment is checked for `spec.replicas ≥ 0` and a selector only; pods, ConfigMaps

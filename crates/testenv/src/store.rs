@@ -472,29 +472,43 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     }
 }
 
-/// The fields of `apps/v1` `DeploymentStatus` that are `int32` with `omitempty`: a real API server
-/// never returns them at 0 (`readyReplicas: 0` is absent, not 0).
-const DEPLOYMENT_STATUS_OMITEMPTY: [&str; 7] = [
-    "observedGeneration",
-    "replicas",
-    "updatedReplicas",
-    "readyReplicas",
-    "availableReplicas",
-    "unavailableReplicas",
-    "terminatingReplicas",
+/// The status fields of built-in objects that are Go scalars (not pointers) tagged `omitempty`: the
+/// API server's typed JSON encoding never returns them at 0 (`readyReplicas: 0` is absent, not 0).
+/// A pointer with `omitempty` (`*int32`, `*int64`) is dropped only when nil, so its 0 is kept:
+/// `DeploymentStatus.terminatingReplicas` and `HorizontalPodAutoscalerStatus.observedGeneration`
+/// are pointers, and `HorizontalPodAutoscalerStatus.desiredReplicas` has no `omitempty` at all.
+/// (group, plural, fields) from `k8s.io/api` `apps/v1` and `autoscaling/v2` `types.go`.
+const STATUS_OMITEMPTY: [(&str, &str, &[&str]); 2] = [
+    (
+        "apps",
+        "deployments",
+        &[
+            "observedGeneration",
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        ],
+    ),
+    (
+        "autoscaling",
+        "horizontalpodautoscalers",
+        &["currentReplicas"],
+    ),
 ];
 
-/// What the API server's JSON encoding drops: zero-valued `omitempty` fields of built-in objects'
+/// What the API server's JSON encoding drops: zero-valued `omitempty` scalars of built-in objects'
 /// status (Go serializes the typed object; a client's explicit `0` does not survive the round trip).
 fn omit_empty(def: &ResourceDef, obj: &mut Value) {
-    if def.builtin
-        && def.group == "apps"
-        && def.plural == "deployments"
-        && let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut)
-    {
-        st.retain(|k, v| {
-            !(DEPLOYMENT_STATUS_OMITEMPTY.contains(&k.as_str()) && v.as_i64() == Some(0))
-        });
+    let Some((_, _, fields)) = STATUS_OMITEMPTY
+        .iter()
+        .find(|(g, p, _)| def.builtin && def.group == *g && def.plural == *p)
+    else {
+        return;
+    };
+    if let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut) {
+        st.retain(|k, v| !(fields.contains(&k.as_str()) && v.as_i64() == Some(0)));
     }
 }
 
@@ -792,6 +806,15 @@ pub(crate) fn apply_patch(pt: PatchType, target: &Value, patch: &[u8]) -> Result
         }
     }
     Ok(doc)
+}
+
+/// A Scale's `spec` as the typed encoding writes it: `replicas` is an `omitempty` `int32`.
+fn scale_spec(replicas: i64) -> Value {
+    if replicas == 0 {
+        json!({})
+    } else {
+        json!({"replicas": replicas})
+    }
 }
 
 impl RbacObjects for Inner {
@@ -1472,6 +1495,8 @@ impl Inner {
                 meta.insert(f.into(), v.clone());
             }
         }
+        // `ScaleStatus.replicas` has no `omitempty`; `ScaleSpec.replicas` and
+        // `ScaleStatus.selector` have it, so a Scale of 0 replicas has `spec: {}`.
         let mut st = json!({"replicas": status});
         if !selector.is_empty() {
             st["selector"] = json!(selector);
@@ -1480,7 +1505,7 @@ impl Inner {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
             "metadata": meta,
-            "spec": {"replicas": spec.unwrap_or(0)},
+            "spec": scale_spec(spec.unwrap_or(0)),
             "status": st,
         }))
     }
@@ -1571,7 +1596,7 @@ impl Inner {
             .unwrap_or(old);
         let mut view = self.scale_view(def, &stored, true)?;
         if opts.dry_run {
-            view["spec"]["replicas"] = json!(replicas);
+            view["spec"] = scale_spec(replicas);
         }
         Ok((200, view))
     }
