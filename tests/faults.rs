@@ -18,7 +18,7 @@ use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
 use rlscale_testenv::{Fault, TestApiServer};
 use serde_json::{Value, json};
 
-use crate::e2e::{create_deployment, repo, runtime};
+use crate::e2e::{Proc, create_deployment, repo, runtime};
 
 /// Constant PromQL answers of a loaded service (8B/L4-like: 3 req/s per replica): the model scales
 /// a target at 2 up (to 10).
@@ -904,6 +904,102 @@ fn an_unsynced_hpa_is_ignored_and_active_mode_clears_the_hpa_fields() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         e.stop_controller().await;
+    });
+}
+
+/// Issue 18: during an API-server outage the controller logged one ERROR and two WARNs per object
+/// every 5 s. Repeated failure lines are now rate-limited per object and kind of failure (the first,
+/// then one a minute with a `suppressed` count: `rlscale_controller::loglimit`), and kube-client's own
+/// ERROR per failed request is off. The controller runs as its own process (its log is its stderr)
+/// over two objects at a 1 s interval; every API request fails with a 503 for 30 s, then the server
+/// answers again and the controller scales without a restart. With the limiter off (a period of 0)
+/// this test fails: each object's two lines came 3 and 4 times in the 30 s.
+#[test]
+fn an_api_server_outage_logs_each_failure_once_per_object() {
+    runtime().block_on(async {
+        let e = env().await;
+        for name in ["oa", "ob"] {
+            e.deployment(name, 2, 2).await;
+            e.rla(name, name, json!({})).await;
+        }
+        let kubeconfig = e.dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, e.api.kubeconfig_yaml("default")).unwrap();
+        let port = free_port().unwrap();
+        let metrics = format!("127.0.0.1:{port}");
+        let controller = Proc::spawn(
+            "controller-outage",
+            &[
+                "controller",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--namespace",
+                "default",
+                "--metrics-addr",
+                &metrics,
+                "--reconcile-timeout",
+                "2s",
+            ],
+            e.dir.path(),
+        );
+        for name in ["oa", "ob"] {
+            e.wait_scale_writes(name, 1).await;
+        }
+        let before = controller.log().len();
+        e.api.inject(Fault::status("", 503));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let during = controller.log()[before..].to_string();
+        e.api.clear_faults();
+        // Back: a hand scale is corrected again, without a restart.
+        let writes = e.scale_writes("oa").len();
+        e.set_replicas("oa", 2).await;
+        e.wait_scale_writes("oa", writes + 1).await;
+
+        let records: Vec<Value> = during
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let level = |r: &Value| r["level"].as_str().unwrap_or_default().to_string();
+        let loud: Vec<&Value> = records
+            .iter()
+            .filter(|r| matches!(level(r).as_str(), "WARN" | "ERROR"))
+            .collect();
+        let show = || {
+            loud.iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // The outage was seen and said: each object's failure is logged.
+        for name in ["default/oa", "default/ob"] {
+            assert!(
+                loud.iter().any(|r| r.to_string().contains(name)),
+                "nothing logged about {name} during the outage:\n{}",
+                show()
+            );
+        }
+        // Each kind of line at most once per object (or once for the controller) in 30 s: the
+        // limiter's period is a minute. Before, the same lines came at every retry (5 s apart).
+        let mut seen = std::collections::BTreeMap::<(String, String), usize>::new();
+        for r in &loud {
+            let who = r["object"]
+                .as_str()
+                .or_else(|| r["span"]["object"].as_str())
+                .unwrap_or("")
+                .to_string();
+            let what = r["message"].as_str().unwrap_or_default().to_string();
+            *seen.entry((who, what)).or_default() += 1;
+        }
+        let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            repeated.is_empty(),
+            "repeated within the minute: {repeated:?}\n{}",
+            show()
+        );
+        assert!(
+            !during.contains("kube_client"),
+            "kube-client's per-request ERROR is on:\n{during}"
+        );
+        drop(controller);
     });
 }
 
