@@ -1120,8 +1120,8 @@ fn model_inspect_and_decide_explain_themselves() {
     assert!(out.status.success(), "{stderr}");
     for want in [
         "rlscale-model v1",
-        "feature schema v1 (22 features)",
-        "22 → 8 (tanh)",
+        "feature schema v2 (25 features)",
+        "25 → 8 (tanh)",
         "best at iteration 3: 0.625× default HPA's objective; objective $12.50, SLO 99.50 %",
         "default HPA $20.00",
     ] {
@@ -1133,7 +1133,7 @@ fn model_inspect_and_decide_explain_themselves() {
         &bad,
         std::fs::read_to_string(&model)
             .unwrap()
-            .replace("\"obs_schema_version\":1", "\"obs_schema_version\":9"),
+            .replace("\"obs_schema_version\":2", "\"obs_schema_version\":9"),
     )
     .unwrap();
     assert_bad_input(
@@ -1145,6 +1145,7 @@ fn model_inspect_and_decide_explain_themselves() {
     let snap = |t: f64, queue: f64, starting: u32| {
         serde_json::json!({
             "time": t, "arrival_rate_1m": 12.0, "arrival_rate_5m": 10.0, "queue_depth": queue,
+            "arrival_rate_peak_15m": 12.0, "arrival_rate_peak_1h": 14.0, "arrival_rate_1h": 10.0,
             "running": 120.0, "ready_replicas": 4, "starting_replicas": starting,
             "gpu_utilization": 0.9, "kv_cache_usage": 0.5,
             "latency_p50_s": 1.0, "latency_p95_s": 4.0, "latency_p99_s": 8.0,

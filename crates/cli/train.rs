@@ -268,6 +268,7 @@ pub fn run(args: Args) -> Result<()> {
                 .with_actions(table)
                 .with_guardrails(cfg.guardrails)
                 .with_teacher(cfg.teacher)
+                .with_obs_schema(cfg.obs_schema)
         })
         .collect();
     let mut ppo = match checkpoint::latest(&ckpts)? {

@@ -241,6 +241,10 @@ impl Responder {
             Field::LatencyP50 => 2.0 + 3.0 * load + queue / cap,
             Field::LatencyP95 => 4.0 + 10.0 * load * load + queue / cap,
             Field::LatencyP99 => 5.0 + 20.0 * load * load + 1.5 * queue / cap,
+            // The demand's sinusoid peaks at 1.5× its mean and averages the mean over a period.
+            Field::ArrivalRatePeak15m => rate.max(self.demand(i, t - 450.0)),
+            Field::ArrivalRatePeak1h => 1.5 * mean_demand(i),
+            Field::ArrivalRate1h => mean_demand(i),
         }
     }
 

@@ -206,6 +206,18 @@ pub struct Queries {
     /// 99th percentile latency, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_p99: Option<String>,
+    /// Highest 1-minute arrival rate of the last 15 minutes, requests/s (feature schema 2). Default:
+    /// `max_over_time((<arrivalRate1m>)[15m:15s])`, over whichever `arrivalRate1m` query is in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_peak_15m: Option<String>,
+    /// Highest 1-minute arrival rate of the last hour, requests/s (feature schema 2). Default:
+    /// `max_over_time((<arrivalRate1m>)[1h:15s])`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_peak_1h: Option<String>,
+    /// Mean arrival rate over the last hour, requests/s (feature schema 2). Default:
+    /// `avg_over_time((<arrivalRate1m>)[1h:15s])`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_1h: Option<String>,
 }
 
 /// What follows `$target` in the name of a pod the target owns, as an RE2 regex (Prometheus anchors it
@@ -226,6 +238,12 @@ pub const POD_NAME_SUFFIX: &str = "-([a-z0-9]+-[bcdfghjklmnpqrstvwxz2456789]{5}|
 /// The series selector every default query uses: the target's own pods in its namespace.
 fn sel() -> String {
     format!(r#"namespace="$namespace",pod=~"$target{POD_NAME_SUFFIX}""#)
+}
+
+/// `<agg>_over_time((<rate_1m>)[<window>:15s])`: a subquery over the 1-minute rate at the control
+/// interval's resolution, as the simulator computes the hour-scale windows.
+fn over(agg: &str, window: &str, rate_1m: &str) -> String {
+    format!("{agg}_over_time(({rate_1m})[{window}:15s])")
 }
 
 /// A snapshot field a query fills.
@@ -249,11 +267,17 @@ pub enum Field {
     LatencyP95,
     /// `latencyP99`
     LatencyP99,
+    /// `arrivalRatePeak15m`
+    ArrivalRatePeak15m,
+    /// `arrivalRatePeak1h`
+    ArrivalRatePeak1h,
+    /// `arrivalRate1h`
+    ArrivalRate1h,
 }
 
 impl Field {
     /// Every field, in snapshot order.
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 12] = [
         Field::ArrivalRate1m,
         Field::ArrivalRate5m,
         Field::QueueDepth,
@@ -263,6 +287,9 @@ impl Field {
         Field::LatencyP50,
         Field::LatencyP95,
         Field::LatencyP99,
+        Field::ArrivalRatePeak15m,
+        Field::ArrivalRatePeak1h,
+        Field::ArrivalRate1h,
     ];
 
     /// The field's name in `spec.prometheus.queries`.
@@ -277,15 +304,24 @@ impl Field {
             Field::LatencyP50 => "latencyP50",
             Field::LatencyP95 => "latencyP95",
             Field::LatencyP99 => "latencyP99",
+            Field::ArrivalRatePeak15m => "arrivalRatePeak15m",
+            Field::ArrivalRatePeak1h => "arrivalRatePeak1h",
+            Field::ArrivalRate1h => "arrivalRate1h",
         }
     }
 
     /// Whether an empty result or NaN means "no data" (latency quantiles with no completed request)
-    /// rather than a missing metric.
+    /// rather than a missing metric. The hour-scale rates are optional too: only a schema-2 model reads
+    /// them, and the runtime falls back (naming the field) when one is missing.
     pub fn optional(self) -> bool {
         matches!(
             self,
-            Field::LatencyP50 | Field::LatencyP95 | Field::LatencyP99
+            Field::LatencyP50
+                | Field::LatencyP95
+                | Field::LatencyP99
+                | Field::ArrivalRatePeak15m
+                | Field::ArrivalRatePeak1h
+                | Field::ArrivalRate1h
         )
     }
 
@@ -311,6 +347,9 @@ impl Field {
             Field::LatencyP50 => q("0.5"),
             Field::LatencyP95 => q("0.95"),
             Field::LatencyP99 => q("0.99"),
+            Field::ArrivalRatePeak15m => over("max", "15m", &Field::ArrivalRate1m.default_query()),
+            Field::ArrivalRatePeak1h => over("max", "1h", &Field::ArrivalRate1m.default_query()),
+            Field::ArrivalRate1h => over("avg", "1h", &Field::ArrivalRate1m.default_query()),
         }
     }
 }
@@ -327,6 +366,9 @@ impl Queries {
             Field::LatencyP50 => self.latency_p50.as_ref(),
             Field::LatencyP95 => self.latency_p95.as_ref(),
             Field::LatencyP99 => self.latency_p99.as_ref(),
+            Field::ArrivalRatePeak15m => self.arrival_rate_peak_15m.as_ref(),
+            Field::ArrivalRatePeak1h => self.arrival_rate_peak_1h.as_ref(),
+            Field::ArrivalRate1h => self.arrival_rate_1h.as_ref(),
         }
     }
 
@@ -335,7 +377,21 @@ impl Queries {
         Field::ALL
             .iter()
             .map(|&f| {
-                let q = self.get(f).cloned().unwrap_or_else(|| f.default_query());
+                let q = self.get(f).cloned().unwrap_or_else(|| {
+                    // The hour-scale windows are over whichever 1-minute rate is in force, so that
+                    // an overridden `arrivalRate1m` (a gateway's counter) carries over to them.
+                    let rate_1m = || {
+                        self.arrival_rate_1m
+                            .clone()
+                            .unwrap_or_else(|| Field::ArrivalRate1m.default_query())
+                    };
+                    match f {
+                        Field::ArrivalRatePeak15m => over("max", "15m", &rate_1m()),
+                        Field::ArrivalRatePeak1h => over("max", "1h", &rate_1m()),
+                        Field::ArrivalRate1h => over("avg", "1h", &rate_1m()),
+                        _ => f.default_query(),
+                    }
+                });
                 (
                     f,
                     q.replace("$namespace", namespace)

@@ -53,6 +53,35 @@ fn the_example_parses_and_fills_defaults() {
     );
 }
 
+/// Feature schema 2's hour-scale windows default to subqueries over whichever 1-minute rate is in
+/// force: an `arrivalRate1m` pointed at a gateway's counter carries over to them, and an explicit
+/// query for one of them is taken as written.
+#[test]
+fn the_hour_scale_windows_follow_the_one_minute_rate() {
+    use rlscale_controller::crd::Queries;
+    let sel = r#"namespace="ns",pod=~"t-([a-z0-9]+-[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)""#;
+    let q = Queries::default().resolved("ns", "t");
+    assert_eq!(
+        q[&Field::ArrivalRatePeak15m],
+        format!("max_over_time((sum(rate(vllm:request_success_total{{{sel}}}[1m])))[15m:15s])")
+    );
+    assert_eq!(
+        q[&Field::ArrivalRate1h],
+        format!("avg_over_time((sum(rate(vllm:request_success_total{{{sel}}}[1m])))[1h:15s])")
+    );
+    let gateway = Queries {
+        arrival_rate_1m: Some(r#"sum(rate(gw_requests_total{service="$target"}[1m]))"#.into()),
+        arrival_rate_1h: Some("my_hourly_rate".into()),
+        ..Queries::default()
+    };
+    let q = gateway.resolved("ns", "t");
+    assert_eq!(
+        q[&Field::ArrivalRatePeak1h],
+        r#"max_over_time((sum(rate(gw_requests_total{service="t"}[1m])))[1h:15s])"#
+    );
+    assert_eq!(q[&Field::ArrivalRate1h], "my_hourly_rate");
+}
+
 #[test]
 fn an_unknown_mode_is_a_parse_error_naming_the_value() {
     let text = std::fs::read_to_string(repo().join("deploy/rlautoscaler-shadow-example.yaml"))

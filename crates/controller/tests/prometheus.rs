@@ -159,5 +159,25 @@ async fn default_queries_select_only_the_targets_own_pods() {
             "{ns}/{target}: {q}"
         );
     }
+    // The hour-scale windows of feature schema 2 are subqueries over the 1-minute rate: the real
+    // Prometheus parses and runs each default (no series yet: an empty result, not an error), and
+    // refuses a malformed subquery, so this check can fail.
+    let all = Queries::default().resolved("serving", "llm");
+    for f in [
+        Field::ArrivalRatePeak15m,
+        Field::ArrivalRatePeak1h,
+        Field::ArrivalRate1h,
+    ] {
+        let q = &all[&f];
+        assert!(q.contains(&all[&Field::ArrivalRate1m]), "{q}");
+        if let Err(e) = prom.query(q).await {
+            panic!("{q}: {e}");
+        }
+    }
+    assert!(
+        prom.query("max_over_time((sum(up))[15m:15s)")
+            .await
+            .is_err()
+    );
     serve.abort();
 }

@@ -11,16 +11,33 @@
 //! so the function is total: it never panics and never returns NaN.
 //!
 //! Changing the order, a name, a transform or a bound is a schema change: bump [`OBS_SCHEMA_VERSION`].
+//!
+//! Schema 2 appends three hour-scale rate features to schema 1's 22, so that steady traffic and the calm
+//! phase of a bursty one no longer look alike. Schema 1 is schema 2's first 22 features, unchanged: a
+//! schema-1 model reads that prefix ([`n_features`]), and one function still computes both.
 
 use serde::{Deserialize, Serialize};
 
 use crate::snapshot::MetricsSnapshot;
 
 /// Version of the feature schema. Models record it; the runtime refuses a model built for another version.
-pub const OBS_SCHEMA_VERSION: u32 = 1;
+pub const OBS_SCHEMA_VERSION: u32 = 2;
 
-/// Number of features.
-pub const N_FEATURES: usize = 22;
+/// Number of features of the current schema.
+pub const N_FEATURES: usize = 25;
+
+/// Number of features of schema 1 (the first 22 of schema 2, unchanged).
+pub const N_FEATURES_V1: usize = 22;
+
+/// How many of [`FEATURE_NAMES`] (a prefix) feature schema `schema` reads, or `None` for a schema this
+/// build does not compute.
+pub fn n_features(schema: u32) -> Option<usize> {
+    match schema {
+        1 => Some(N_FEATURES_V1),
+        2 => Some(N_FEATURES),
+        _ => None,
+    }
+}
 
 /// Feature names, in observation order, with their declared `[low, high]` bounds.
 ///
@@ -48,6 +65,12 @@ pub const N_FEATURES: usize = 22;
 /// | 19 | `log_cold_start_min` | `ln(1 + cold_start_s / 60)` | ln(minutes) |
 /// | 20 | `log_capacity` | `ln(1 + capacity_rps)` | ln(req/s) |
 /// | 21 | `log_usd_per_replica_hour` | `ln(1 + usd_per_gpu_hour · gpus_per_replica)` | ln($/h) |
+/// | 22 | `log_load_peak_15m` | `ln(1 + arrival_rate_peak_15m / capacity_rps)` (schema 2) | ln(replicas of load) |
+/// | 23 | `log_load_peak_1h` | `ln(1 + arrival_rate_peak_1h / capacity_rps)` (schema 2) | ln(replicas of load) |
+/// | 24 | `log_load_1h` | `ln(1 + arrival_rate_1h / capacity_rps)` (schema 2) | ln(replicas of load) |
+///
+/// A missing hour-scale rate (`None`) maps to 0; the runtime never feeds such a snapshot to a schema-2
+/// model ([`MetricsSnapshot::missing_for_schema`]).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "log_load_1m",
     "log_load_5m",
@@ -71,6 +94,9 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "log_cold_start_min",
     "log_capacity",
     "log_usd_per_replica_hour",
+    "log_load_peak_15m",
+    "log_load_peak_1h",
+    "log_load_1h",
 ];
 
 /// Declared `[low, high]` bounds of each feature, in [`FEATURE_NAMES`] order.
@@ -97,6 +123,9 @@ const BOUNDS: [(f32, f32); N_FEATURES] = [
     (0.0, 10.0),  // log_cold_start_min
     (0.0, 16.0),  // log_capacity
     (0.0, 12.0),  // log_usd_per_replica_hour
+    (0.0, 12.0),  // log_load_peak_15m
+    (0.0, 12.0),  // log_load_peak_1h
+    (0.0, 12.0),  // log_load_1h
 ];
 
 /// One observation: the features of one snapshot, in [`FEATURE_NAMES`] order.
@@ -217,6 +246,9 @@ pub fn features(s: &MetricsSnapshot) -> Observation {
         ln1p_pos(p.cold_start_s / 60.0),
         ln1p_pos(p.capacity_rps),
         ln1p_pos(p.usd_per_replica_hour()),
+        s.arrival_rate_peak_15m.map_or(0.0, |r| ln1p_pos(r / cap)),
+        s.arrival_rate_peak_1h.map_or(0.0, |r| ln1p_pos(r / cap)),
+        s.arrival_rate_1h.map_or(0.0, |r| ln1p_pos(r / cap)),
     ];
     let mut out = [0.0f32; N_FEATURES];
     for (i, x) in raw.into_iter().enumerate() {
@@ -247,6 +279,9 @@ mod tests {
         s.gpu_utilization = 0.5;
         s.kv_cache_usage = 0.25;
         s.latency_p95_s = Some(10.0);
+        s.arrival_rate_peak_15m = Some(20.0);
+        s.arrival_rate_peak_1h = Some(45.0);
+        s.arrival_rate_1h = Some(5.0);
         s
     }
 
@@ -287,6 +322,9 @@ mod tests {
         close("dow_cos", week.cos());
         close("log_cold_start_min", 3.0f64.ln());
         close("log_usd_per_replica_hour", 1.8f64.ln());
+        close("log_load_peak_15m", 5.0f64.ln());
+        close("log_load_peak_1h", 10.0f64.ln());
+        close("log_load_1h", 2.0f64.ln());
         assert!(ObsSpace::standard().contains(&o));
     }
 
@@ -306,6 +344,23 @@ mod tests {
         let o = features(&s);
         assert!(ObsSpace::standard().contains(&o), "{o:?}");
         assert!(o.0.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn schema_1_is_the_unchanged_prefix_of_schema_2() {
+        assert_eq!(n_features(1), Some(N_FEATURES_V1));
+        assert_eq!(n_features(OBS_SCHEMA_VERSION), Some(N_FEATURES));
+        assert_eq!(n_features(3), None);
+        assert_eq!(FEATURE_NAMES[N_FEATURES_V1 - 1], "log_usd_per_replica_hour");
+        // The hour-scale rates move only the features after the prefix.
+        let a = features(&snap());
+        let mut s = snap();
+        s.arrival_rate_peak_15m = None;
+        s.arrival_rate_peak_1h = Some(1e9);
+        s.arrival_rate_1h = Some(f64::NAN);
+        let b = features(&s);
+        assert_eq!(a.0[..N_FEATURES_V1], b.0[..N_FEATURES_V1]);
+        assert_eq!(b.0[N_FEATURES_V1..], [0.0, 12.0, 0.0]);
     }
 
     #[test]

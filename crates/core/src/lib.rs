@@ -27,7 +27,8 @@ pub mod time;
 pub use action::{ACTION_DELTAS, Action, ActionSpace, ActionSpec, ActionTable, N_ACTIONS};
 pub use env::{Env, EnvError, Step, StepInfo, check_env};
 pub use features::{
-    FEATURE_NAMES, N_FEATURES, OBS_SCHEMA_VERSION, ObsSpace, Observation, features,
+    FEATURE_NAMES, N_FEATURES, N_FEATURES_V1, OBS_SCHEMA_VERSION, ObsSpace, Observation, features,
+    n_features,
 };
 pub use policy::{Decision, Policy, Reason, Source};
 pub use snapshot::{MetricsSnapshot, ServiceProfile};

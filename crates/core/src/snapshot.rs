@@ -48,6 +48,17 @@ pub struct MetricsSnapshot {
     pub arrival_rate_1m: f64,
     /// Arrival rate over the last five minutes, requests/s.
     pub arrival_rate_5m: f64,
+    /// Highest 1-minute arrival rate of the last 15 minutes, requests/s
+    /// (`max_over_time(<arrival_rate_1m query>[15m:15s])`). Feature schema 2 reads it; `None` when the
+    /// source cannot tell (an older decision log, a failed query), and a schema-2 model then falls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_peak_15m: Option<f64>,
+    /// Highest 1-minute arrival rate of the last hour, requests/s (`max_over_time(...[1h:15s])`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_peak_1h: Option<f64>,
+    /// Mean arrival rate over the last hour, requests/s (`avg_over_time(<arrival_rate_1m query>[1h:15s])`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_1h: Option<f64>,
     /// Requests waiting for a batch slot, summed over replicas (`vllm:num_requests_waiting`).
     pub queue_depth: f64,
     /// Requests being served, summed over replicas (`vllm:num_requests_running`).
@@ -76,6 +87,22 @@ impl MetricsSnapshot {
         self.ready_replicas.saturating_add(self.starting_replicas)
     }
 
+    /// The first field feature schema `schema` needs that this snapshot lacks (`None` for a rate window
+    /// the source could not fill), if any.
+    pub fn missing_for_schema(&self, schema: u32) -> Option<&'static str> {
+        if schema < 2 {
+            return None;
+        }
+        [
+            ("arrival_rate_peak_15m", self.arrival_rate_peak_15m),
+            ("arrival_rate_peak_1h", self.arrival_rate_peak_1h),
+            ("arrival_rate_1h", self.arrival_rate_1h),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.is_none())
+        .map(|(name, _)| name)
+    }
+
     /// Names of the fields that hold a NaN or infinite value, or a negative count.
     ///
     /// The runtime refuses such a snapshot before computing features; [`crate::features()`] itself stays
@@ -90,6 +117,15 @@ impl MetricsSnapshot {
         check("time", self.time.0.abs());
         check("arrival_rate_1m", self.arrival_rate_1m);
         check("arrival_rate_5m", self.arrival_rate_5m);
+        for (name, v) in [
+            ("arrival_rate_peak_15m", self.arrival_rate_peak_15m),
+            ("arrival_rate_peak_1h", self.arrival_rate_peak_1h),
+            ("arrival_rate_1h", self.arrival_rate_1h),
+        ] {
+            if let Some(v) = v {
+                check(name, v);
+            }
+        }
         check("queue_depth", self.queue_depth);
         check("running", self.running);
         check("gpu_utilization", self.gpu_utilization);
@@ -116,6 +152,9 @@ impl MetricsSnapshot {
             time,
             arrival_rate_1m: 0.0,
             arrival_rate_5m: 0.0,
+            arrival_rate_peak_15m: Some(0.0),
+            arrival_rate_peak_1h: Some(0.0),
+            arrival_rate_1h: Some(0.0),
             queue_depth: 0.0,
             running: 0.0,
             ready_replicas: ready,
@@ -154,6 +193,19 @@ mod tests {
         let bad = text.replacen("\"running\"", "\"runing\"", 1);
         let err = serde_json::from_str::<MetricsSnapshot>(&bad).unwrap_err();
         assert!(err.to_string().contains("runing"), "{err}");
+        // A snapshot written before schema 2 (no hour-scale rates) still reads, and says what it lacks.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for k in [
+            "arrival_rate_peak_15m",
+            "arrival_rate_peak_1h",
+            "arrival_rate_1h",
+        ] {
+            old.as_object_mut().unwrap().remove(k).unwrap();
+        }
+        let old: MetricsSnapshot = serde_json::from_value(old).unwrap();
+        assert_eq!(old.missing_for_schema(1), None);
+        assert_eq!(old.missing_for_schema(2), Some("arrival_rate_peak_15m"));
+        assert_eq!(s.missing_for_schema(2), None);
     }
 
     #[test]
@@ -168,6 +220,16 @@ mod tests {
             vec!["arrival_rate_1m", "queue_depth", "latency_p99_s"]
         );
         assert_eq!(s.current_replicas(), 3);
+        s.arrival_rate_peak_1h = Some(f64::NAN);
+        assert_eq!(
+            s.invalid_fields(),
+            vec![
+                "arrival_rate_1m",
+                "arrival_rate_peak_1h",
+                "queue_depth",
+                "latency_p99_s"
+            ]
+        );
         assert_eq!(profile().usd_per_replica_hour(), 7.0);
     }
 }

@@ -73,7 +73,7 @@ impl ModelPolicy {
     /// The action index the model picks for `snapshot` at replica count `current`.
     pub fn action(&self, snapshot: &MetricsSnapshot, current: u32) -> usize {
         let obs = features(snapshot);
-        let logits = self.model.logits(&obs.0);
+        let logits = self.model.logits(&obs.0[..self.model.n_features()]);
         let mask = self.table.mask(&self.space, current);
         let mut best = rlscale_core::action::HOLD;
         let mut best_l = f32::NEG_INFINITY;

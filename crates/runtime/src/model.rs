@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use rlscale_core::{
     ACTION_DELTAS, ActionSpec, ActionTable, FEATURE_NAMES, N_ACTIONS, N_FEATURES,
-    OBS_SCHEMA_VERSION,
+    OBS_SCHEMA_VERSION, n_features,
 };
 use serde::{Deserialize, Serialize};
 
@@ -160,7 +160,7 @@ pub enum LoadError {
     },
     /// Trained on another feature schema: refused, never silently misread.
     #[error(
-        "{path}: trained on feature schema {found}; this build computes schema {OBS_SCHEMA_VERSION} ({detail})"
+        "{path}: trained on feature schema {found}; this build computes schemas 1 and {OBS_SCHEMA_VERSION} ({detail}). Migration: a model of another schema cannot be converted; retrain it with `rlscale train` (its `obs_schema` setting)"
     )]
     Schema {
         /// The file.
@@ -232,6 +232,11 @@ impl ModelFile {
             actions: Vec::new(),
             provenance: serde_json::json!({}),
         }
+    }
+
+    /// How many features (a prefix of `rlscale_core::FEATURE_NAMES`) the model reads: its schema's.
+    pub fn n_features(&self) -> usize {
+        self.feature_names.len()
     }
 
     /// The action table this model's outputs index. Valid after [`ModelFile::validate`]; a file that
@@ -313,22 +318,24 @@ impl ModelFile {
     /// that every number is finite.
     pub fn validate(&self, path: &Path) -> Result<(), LoadError> {
         let p = || path.to_path_buf();
-        if self.obs_schema_version != OBS_SCHEMA_VERSION {
+        let Some(n_in) = n_features(self.obs_schema_version) else {
             return Err(LoadError::Schema {
                 path: p(),
                 found: self.obs_schema_version,
-                detail: "feature schema version differs".into(),
+                detail: "feature schema version unknown to this build, which reads schemas 1 and 2"
+                    .into(),
             });
-        }
-        if self.feature_names.len() != N_FEATURES
+        };
+        if self.feature_names.len() != n_in
             || self
                 .feature_names
                 .iter()
                 .zip(FEATURE_NAMES)
                 .any(|(a, b)| a.as_str() != b)
         {
-            let first = (0..N_FEATURES.max(self.feature_names.len())).find(|&i| {
-                self.feature_names.get(i).map(String::as_str) != FEATURE_NAMES.get(i).copied()
+            let first = (0..n_in.max(self.feature_names.len())).find(|&i| {
+                self.feature_names.get(i).map(String::as_str)
+                    != FEATURE_NAMES[..n_in].get(i).copied()
             });
             return Err(LoadError::Schema {
                 path: p(),
@@ -337,7 +344,7 @@ impl ModelFile {
                     Some(i) => format!(
                         "feature {i} is {:?}, expected {:?}",
                         self.feature_names.get(i),
-                        FEATURE_NAMES.get(i)
+                        FEATURE_NAMES[..n_in].get(i)
                     ),
                     None => "feature names differ".into(),
                 },
@@ -400,10 +407,10 @@ impl ModelFile {
             ("feature_ranges.min", self.feature_ranges.min.len()),
             ("feature_ranges.max", self.feature_ranges.max.len()),
         ] {
-            if len != N_FEATURES {
+            if len != n_in {
                 return Err(shape(
                     field.into(),
-                    format!("{len} values, expected {N_FEATURES}"),
+                    format!("{len} values, expected {n_in}"),
                 ));
             }
         }
@@ -440,7 +447,7 @@ impl ModelFile {
             if layers.is_empty() {
                 return Err(shape(name.into(), "no layers".into()));
             }
-            let mut d = N_FEATURES;
+            let mut d = n_in;
             for (i, l) in layers.iter().enumerate() {
                 let f = format!("{name}[{i}]");
                 if l.d_in != d {
@@ -675,6 +682,16 @@ mod tests {
         assert!(matches!(e, LoadError::Format { version: 2, .. }), "{e}");
         let e = with(&|v| v["obs_schema_version"] = 0.into());
         assert!(matches!(e, LoadError::Schema { found: 0, .. }), "{e}");
+        assert!(
+            e.to_string().contains("retrain it with `rlscale train`"),
+            "{e}"
+        );
+        // Schema 1 with schema 2's feature list (or the reverse) is refused: the count is the schema's.
+        let e = with(&|v| v["obs_schema_version"] = 1.into());
+        assert!(
+            matches!(e, LoadError::Schema { found: 1, .. }) && e.to_string().contains("feature 22"),
+            "{e}"
+        );
         let e = with(&|v| v["feature_names"][3] = "queue".into());
         assert!(
             matches!(e, LoadError::Schema { .. }) && e.to_string().contains("feature 3"),

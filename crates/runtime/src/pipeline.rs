@@ -464,9 +464,20 @@ impl Runtime {
                 fallback_reason = Some(Reason::NoModel);
                 None
             }
-            Ok(_) => {
+            Ok(m) if snapshot.missing_for_schema(m.obs_schema_version).is_some() => {
+                // A schema-2 model needs the hour-scale rates; a source that cannot give them (an
+                // older log, a failed subquery) gets the fallback law, not a guess.
+                let field = snapshot
+                    .missing_for_schema(m.obs_schema_version)
+                    .expect("checked in the guard");
+                chain.push(Note::InvalidInput { field });
+                fallback_reason = Some(Reason::InvalidInput);
+                None
+            }
+            Ok(m) => {
                 let obs = features(snapshot);
-                match ood_check(&self.ood, &obs.0, self.cfg.ood.max_abs_z) {
+                let obs = &obs.0[..m.n_features()];
+                match ood_check(&self.ood, obs, self.cfg.ood.max_abs_z) {
                     Some(note) => {
                         chain.push(note);
                         fallback_reason = Some(Reason::OutOfDistribution);
@@ -474,7 +485,7 @@ impl Runtime {
                     }
                     None => {
                         let actor = self.actor.as_mut().expect("prepared with the model");
-                        let logits = actor.logits(&obs.0);
+                        let logits = actor.logits(obs);
                         let mask = self.table.mask(&self.space, from);
                         let action = masked_argmax(logits, &mask);
                         let to = self.table.apply(&self.space, from, action, snapshot);
@@ -669,7 +680,7 @@ pub fn masked_argmax(logits: &[f32], mask: &[bool]) -> usize {
 
 fn limits(m: &ModelFile, c: &OodConfig) -> Vec<FeatureLimits> {
     let n = &m.obs_norm;
-    (0..FEATURE_NAMES.len())
+    (0..m.n_features())
         .map(|i| {
             let (lo, hi) = (m.feature_ranges.min[i], m.feature_ranges.max[i]);
             let span = if lo <= hi { hi - lo } else { 0.0 };
@@ -875,6 +886,72 @@ mod tests {
         // Within the limit the model decides again.
         let o = r.decide_explained(&s, SimTime(T0 + 59.0));
         assert_eq!(o.decision.source, Source::Model);
+    }
+
+    /// A schema-2 model reads the hour-scale rates; a snapshot without them (an older log, a failed
+    /// subquery) goes to the fallback law, naming the field. A schema-1 model (the prefix) does not
+    /// need them, and decides on the same first 22 features whatever the hour-scale rates say.
+    #[test]
+    fn each_schema_reads_its_own_features() {
+        let cfg = free();
+        let mut law = fallback_law(&cfg);
+        let mut s = snap(2, 0);
+        s.arrival_rate_peak_15m = None;
+        let mut r = runtime(always(UP1), cfg.clone());
+        let o = r.decide_explained(&s, SimTime(T0));
+        assert_eq!(
+            o.fallback_reason,
+            Some(Reason::InvalidInput),
+            "{:?}",
+            o.chain
+        );
+        assert!(
+            o.chain.iter().any(|n| matches!(
+                n,
+                Note::InvalidInput {
+                    field: "arrival_rate_peak_15m"
+                }
+            )),
+            "{:?}",
+            o.chain
+        );
+        assert_eq!(o.decision.replicas, law.decide(&s, SimTime(T0)).replicas);
+
+        // The same weights on schema 1: the model decides, and the hour-scale features (which weigh
+        // heavily toward DOWN4 in schema 2) are not read.
+        let mut w = vec![0.0f32; N_FEATURES * N_ACTIONS];
+        let peak = rlscale_core::FEATURE_NAMES
+            .iter()
+            .position(|n| *n == "log_load_peak_1h")
+            .unwrap();
+        w[peak * N_ACTIONS + DOWN4] = 100.0;
+        let mut bias = vec![0.0f32; N_ACTIONS];
+        bias[UP1] = 1.0;
+        let mut v1 = model(
+            w[..rlscale_core::N_FEATURES_V1 * N_ACTIONS].to_vec(),
+            bias.clone(),
+        );
+        v1.obs_schema_version = 1;
+        v1.feature_names.truncate(rlscale_core::N_FEATURES_V1);
+        v1.obs_norm.mean.truncate(rlscale_core::N_FEATURES_V1);
+        v1.obs_norm.var.truncate(rlscale_core::N_FEATURES_V1);
+        v1.feature_ranges.min.truncate(rlscale_core::N_FEATURES_V1);
+        v1.feature_ranges.max.truncate(rlscale_core::N_FEATURES_V1);
+        v1.critic[0].d_in = rlscale_core::N_FEATURES_V1;
+        v1.critic[0].weight.truncate(rlscale_core::N_FEATURES_V1);
+        v1.actor[0].d_in = rlscale_core::N_FEATURES_V1;
+        let mut r1 = runtime(v1, cfg.clone());
+        assert!(r1.has_model());
+        s.arrival_rate_peak_15m = None;
+        s.arrival_rate_peak_1h = Some(60.0);
+        let o = r1.decide_explained(&s, SimTime(T0));
+        assert_eq!((o.decision.source, o.decision.replicas), (Source::Model, 3));
+        // Schema 2 reads the hourly peak and follows it.
+        s.arrival_rate_peak_15m = Some(60.0);
+        let mut r2 = runtime(model(w, bias), cfg);
+        let o = r2.decide_explained(&s, SimTime(T0));
+        assert_eq!(o.decision.source, Source::Model, "{:?}", o.chain);
+        assert_eq!(o.decision.replicas, 1);
     }
 
     #[test]

@@ -144,6 +144,9 @@ struct Scrapes {
     current_arrivals: u64,
     /// Recent snapshots (newest last), for staleness.
     snapshots: VecDeque<MetricsSnapshot>,
+    /// The 1-minute rate each of the last hour's scrapes reported (newest last): the hour-scale
+    /// windows are over it, as `max_over_time`/`avg_over_time` subqueries over the 1-minute rate are.
+    rates_1m: VecDeque<f64>,
 }
 
 #[derive(Clone)]
@@ -730,10 +733,27 @@ impl SimEnv {
                 x
             }
         };
+        let (rate_1m, rate_5m) = (noisy(rate_1m), noisy(rate_5m));
+        // Hour-scale windows over the reported 1-minute rates: what `max_over_time` and
+        // `avg_over_time` subqueries over the same series return (no extra noise draws, so every
+        // other field's noise is what it was before schema 2).
+        let k15 = ((900.0 / spec.scrape_interval_s).round() as usize).max(1);
+        let k60 = ((3600.0 / spec.scrape_interval_s).round() as usize).max(1);
+        let h = &mut st.scrapes.rates_1m;
+        h.push_back(rate_1m);
+        while h.len() > k60 {
+            h.pop_front();
+        }
+        let peak = |k: usize| h.iter().rev().take(k).fold(0.0f64, |m, &r| m.max(r));
+        let (peak_15m, peak_1h) = (peak(k15), peak(k60));
+        let rate_1h = h.iter().sum::<f64>() / h.len() as f64;
         let snap = MetricsSnapshot {
             time: SimTime(self.scenario.start_unix_s + t),
-            arrival_rate_1m: noisy(rate_1m),
-            arrival_rate_5m: noisy(rate_5m),
+            arrival_rate_1m: rate_1m,
+            arrival_rate_5m: rate_5m,
+            arrival_rate_peak_15m: Some(peak_15m),
+            arrival_rate_peak_1h: Some(peak_1h),
+            arrival_rate_1h: Some(rate_1h),
             queue_depth: noisy(st.queue.len() as f64),
             running: noisy(running as f64),
             ready_replicas: ready,
@@ -855,6 +875,7 @@ impl Env for SimEnv {
                 current: PromHistogram::new(bounds),
                 current_arrivals: 0,
                 snapshots: VecDeque::new(),
+                rates_1m: VecDeque::new(),
             },
             totals: Totals::default(),
             last_info: StepInfo {

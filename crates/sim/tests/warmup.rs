@@ -122,3 +122,38 @@ fn a_bad_warmup_is_refused() {
     assert!(err.contains("metrics.warmup_s"), "{err}");
     assert!(err.contains("-5"), "{err}");
 }
+
+/// The hour-scale windows of feature schema 2 (`arrival_rate_peak_15m`, `arrival_rate_peak_1h`,
+/// `arrival_rate_1h`) are over the 1-minute rates the scrapes reported: a peak is never below the
+/// rate it covers, and on sparse on/off traffic (5 req/s for ~10 min, off for ~40) the hourly peak
+/// still shows the last on period well into an off period, when the 1- and 5-minute rates read 0.
+#[test]
+fn the_hour_scale_windows_remember_the_last_burst() {
+    let mut env = SimEnv::new(scenario("sparse-8b-l4-v1", None));
+    env.reset(Some(11));
+    let mut quiet_but_remembered = 0;
+    let mut quiet = 0;
+    for _ in 0..5760 {
+        let s = env.step(&Action::Replicas(2)).unwrap().info.snapshot;
+        let (p15, p60, mean) = (
+            s.arrival_rate_peak_15m.unwrap(),
+            s.arrival_rate_peak_1h.unwrap(),
+            s.arrival_rate_1h.unwrap(),
+        );
+        assert!(p15 >= s.arrival_rate_1m && p60 >= p15, "{s:?}");
+        assert!(mean <= p60 + 1e-9 && mean >= 0.0, "{s:?}");
+        if s.arrival_rate_1m == 0.0 && s.arrival_rate_5m == 0.0 {
+            quiet += 1;
+            if p60 > 2.0 {
+                quiet_but_remembered += 1;
+            }
+        }
+    }
+    // The off periods are most of the day, and in about half of their steps (the first ~35 min
+    // after a burst, of ~40) the hourly peak still reads the burst.
+    assert!(quiet > 2000, "{quiet} quiet steps");
+    assert!(
+        quiet_but_remembered * 10 > quiet * 3,
+        "{quiet_but_remembered} of {quiet} quiet steps remember a burst"
+    );
+}

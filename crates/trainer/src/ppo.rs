@@ -628,7 +628,8 @@ pub struct Ppo<E: TrainEnv> {
     pub iteration: u64,
     /// Env steps done.
     pub global_step: u64,
-    obs_dim: usize,
+    /// Inputs of the network: the env's observation width.
+    pub obs_dim: usize,
     n_actions: usize,
     started: Instant,
     steps_at_start: u64,

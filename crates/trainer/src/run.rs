@@ -37,6 +37,11 @@ pub struct TrainConfig {
     /// `{ target_utilization = u }`, hold (`{ delta = 0 }`) at index 3; kinds may be mixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<Vec<rlscale_core::ActionSpec>>,
+    /// The feature schema the network reads (`rlscale_core::features`): 1 (22 features, the shipped
+    /// model's) or 2 (schema 1 plus the 15-minute and hourly peaks and the hourly mean of the arrival
+    /// rate). The exported model records it; the runtime feeds it that schema's features.
+    #[serde(default = "default_obs_schema")]
+    pub obs_schema: u32,
     /// The teacher whose actions the imitation term (`ppo.bc_coef`) learns: `oracle` or `planner`
     /// (`crate::simenv::Teacher`). Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +87,10 @@ fn default_keep() -> usize {
     3
 }
 
+fn default_obs_schema() -> u32 {
+    1
+}
+
 fn default_actions() -> String {
     "deltas".into()
 }
@@ -120,6 +129,13 @@ impl TrainConfig {
     /// Check the fields that are not PPO's.
     pub fn validate(&self) -> Result<(), String> {
         self.ppo.validate().map_err(|e| format!("ppo.{e}"))?;
+        if rlscale_core::n_features(self.obs_schema).is_none() {
+            return Err(format!(
+                "obs_schema = {}: this build computes feature schemas 1 and {}",
+                self.obs_schema,
+                rlscale_core::OBS_SCHEMA_VERSION
+            ));
+        }
         if self.exp_name.is_empty()
             || !self
                 .exp_name
@@ -345,11 +361,20 @@ pub fn export<E: TrainEnv>(
     actions: &ActionTable,
     provenance: serde_json::Value,
 ) -> ModelFile {
+    // The schema whose feature count is the network's input width (schema 1's 22 are a prefix of the
+    // current one's).
+    let schema = (1..=OBS_SCHEMA_VERSION)
+        .find(|&v| rlscale_core::n_features(v) == Some(ppo.obs_dim))
+        .unwrap_or(OBS_SCHEMA_VERSION);
+    let n_in = ppo.obs_dim.min(FEATURE_NAMES.len());
     let mut m = ModelFile {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
-        obs_schema_version: OBS_SCHEMA_VERSION,
-        feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+        obs_schema_version: schema,
+        feature_names: FEATURE_NAMES[..n_in]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         obs_norm: if ppo.cfg.norm_obs {
             ObsNorm {
                 mean: ppo.obs_rms.mean.clone(),

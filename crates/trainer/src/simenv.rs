@@ -121,6 +121,8 @@ pub struct SimTrainEnv {
     last: Option<MetricsSnapshot>,
     notes: Vec<rlscale_runtime::Note>,
     teacher: Option<Teacher>,
+    /// Features the policy reads: a prefix of `rlscale_core::FEATURE_NAMES` (its schema's).
+    n_obs: usize,
     /// The teacher's plan of the current episode: a target per step.
     plan: Vec<u32>,
     /// Steps taken in the current episode.
@@ -144,6 +146,7 @@ impl SimTrainEnv {
             last: None,
             notes: Vec::new(),
             teacher: None,
+            n_obs: rlscale_core::N_FEATURES_V1,
             plan: Vec::new(),
             steps: 0,
             slo_target_pct: 99.0,
@@ -153,6 +156,13 @@ impl SimTrainEnv {
     /// Label every state with `teacher`'s action ([`TrainEnv::teacher_action`]).
     pub fn with_teacher(mut self, teacher: Option<Teacher>) -> Self {
         self.teacher = teacher;
+        self
+    }
+
+    /// Observe feature schema `schema` (1 or 2; `TrainConfig::validate` checked it): the policy reads
+    /// that schema's prefix of `rlscale_core::features`, as the runtime feeds a model of that schema.
+    pub fn with_obs_schema(mut self, schema: u32) -> Self {
+        self.n_obs = rlscale_core::n_features(schema).unwrap_or(N_FEATURES);
         self
     }
 
@@ -322,7 +332,7 @@ pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
 
 impl TrainEnv for SimTrainEnv {
     fn obs_dim(&self) -> usize {
-        N_FEATURES
+        self.n_obs
     }
 
     fn n_actions(&self) -> usize {
@@ -364,7 +374,7 @@ impl TrainEnv for SimTrainEnv {
         self.last = Some(info.snapshot);
         self.env = Some(env);
         self.variant = Some(v);
-        obs.0.to_vec()
+        obs.0[..self.n_obs].to_vec()
     }
 
     fn step(&mut self, action: usize) -> Transition {
@@ -391,7 +401,7 @@ impl TrainEnv for SimTrainEnv {
         self.last = Some(s.info.snapshot);
         self.steps += 1;
         Transition {
-            obs: s.obs.0.to_vec(),
+            obs: s.obs.0[..self.n_obs].to_vec(),
             reward: s.reward as f32,
             cost: Some((-s.info.cost_usd / unit) as f32),
             terminated: s.terminated,

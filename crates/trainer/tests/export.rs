@@ -1,10 +1,9 @@
 //! The exported model file is the network: the runtime's plain-Rust forward pass (no burn) gives the
-//! same logits and values as burn's on fixed inputs, within 1e-5.
+//! same logits and values as burn's on fixed inputs, within 1e-5, on both feature schemas.
 
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rlscale_core::N_FEATURES;
 use rlscale_runtime::ModelFile;
 use rlscale_trainer::ppo::{Ppo, PpoConfig};
 use rlscale_trainer::run::export;
@@ -12,6 +11,13 @@ use rlscale_trainer::simenv::{MixEntry, SimTrainEnv};
 
 #[test]
 fn runtime_forward_equals_burn_forward() {
+    for schema in [1, 2] {
+        forward_equals(schema);
+    }
+}
+
+fn forward_equals(schema: u32) {
+    let n = rlscale_core::n_features(schema).unwrap();
     let scenario =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envs/bursty-8b-l4-v1.toml");
     let mix: std::sync::Arc<[MixEntry]> = vec![MixEntry {
@@ -30,7 +36,9 @@ fn runtime_forward_equals_burn_forward() {
         norm_reward: true,
         ..PpoConfig::default()
     };
-    let envs = (0..2).map(|_| SimTrainEnv::new(mix.clone())).collect();
+    let envs = (0..2)
+        .map(|_| SimTrainEnv::new(mix.clone()).with_obs_schema(schema))
+        .collect();
     let mut ppo = Ppo::new(cfg, envs).unwrap();
     // Two updates move the weights and the normalisation away from their initial values.
     ppo.iterate();
@@ -45,19 +53,17 @@ fn runtime_forward_equals_burn_forward() {
     file.save(&path).unwrap();
     let loaded = ModelFile::load(&path).unwrap();
     assert!(loaded == file, "the file round-trips exactly");
+    assert_eq!(loaded.obs_schema_version, schema);
+    assert_eq!(loaded.n_features(), n);
+    assert_eq!(loaded.feature_names[..], rlscale_core::FEATURE_NAMES[..n]);
 
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let dev = Device::default();
     let net = ppo.model.valid();
     let mut worst = 0.0f32;
     for _ in 0..50 {
-        let raw: Vec<f32> = (0..N_FEATURES)
-            .map(|_| rng.random_range(-2.0..6.0))
-            .collect();
-        let x = Tensor::<2>::from_data(
-            TensorData::new(loaded.normalize(&raw), [1, N_FEATURES]),
-            &dev,
-        );
+        let raw: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..6.0)).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(loaded.normalize(&raw), [1, n]), &dev);
         let burn_logits = net
             .logits(x.clone())
             .into_data()
@@ -70,5 +76,5 @@ fn runtime_forward_equals_burn_forward() {
         }
         worst = worst.max((burn_value - loaded.value(&raw)).abs());
     }
-    assert!(worst < 1e-5, "largest difference {worst}");
+    assert!(worst < 1e-5, "schema {schema}: largest difference {worst}");
 }

@@ -87,7 +87,7 @@ fn split_cfg() -> PpoConfig {
 fn a_split_critic_trains_two_heads_and_exports_one_value() {
     // Short bursty episodes: some end below their SLO target, which raises their multiplier.
     let envs = (0..2)
-        .map(|_| SimTrainEnv::new(mix("bursty-8b-l4-v1.toml", 64)))
+        .map(|_| SimTrainEnv::new(mix("bursty-8b-l4-v1.toml", 64)).with_obs_schema(2))
         .collect();
     let mut ppo = Ppo::new(split_cfg(), envs).unwrap();
     let mut saw_viol_head = false;
