@@ -177,6 +177,28 @@ fn same_seed_same_summary_different_seed_different_summary() {
 
 #[test]
 fn bad_input_is_a_clear_error_with_exit_code_2() {
+    // Issue 21: a rate the simulator cannot hold in memory is refused before anything is allocated,
+    // and no temporary file is left behind (it used to grow ~200 MB/s until the allocator aborted).
+    let out_dir = tempdir("huge-rate");
+    let out_s = out_dir.display().to_string();
+    assert_bad_input(
+        &[
+            "simulate",
+            "--scenario",
+            "diurnal-8b-l4-v1",
+            "--rate-scale",
+            "1e6",
+            "--steps",
+            "4",
+            "--out",
+            &out_s,
+        ],
+        &["--rate-scale", "at most 10000 req/s"],
+    );
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
     assert_bad_input(
         &["simulate", "--scenario", "diurnal-8b-l4"],
         &[

@@ -323,7 +323,16 @@ impl ArrivalStream {
     /// The next arrival time (simulated seconds), or infinity when no arrival will ever come.
     #[inline]
     pub fn next_arrival(&mut self, rng: &mut ChaCha8Rng) -> f64 {
+        // A process scaled to nothing never arrives: without this, the segment walk below would run
+        // through zero-rate segments forever (`--rate-scale 0` on a diurnal scenario).
+        if self.multiplier == 0.0 {
+            self.t = f64::INFINITY;
+            return f64::INFINITY;
+        }
         let mut e: f64 = Exp1.sample(rng);
+        // Consecutive segments without a chance of an arrival; a million of them (years of simulated
+        // time at the generators' segment lengths) means the process has stopped.
+        let mut empty = 0u32;
         loop {
             let room = (self.seg_end - self.t) * self.rate;
             if e < room {
@@ -333,6 +342,15 @@ impl ArrivalStream {
             if self.seg_end == f64::INFINITY {
                 self.t = f64::INFINITY;
                 return f64::INFINITY;
+            }
+            if room > 0.0 {
+                empty = 0;
+            } else {
+                empty += 1;
+                if empty >= 1_000_000 {
+                    self.t = f64::INFINITY;
+                    return f64::INFINITY;
+                }
             }
             e -= room;
             self.t = self.seg_end;

@@ -600,6 +600,41 @@ pub enum Arrivals {
     },
 }
 
+/// The highest arrival rate a scenario may reach after every multiplier, requests/s. The simulator keeps
+/// every waiting request in memory, so the work a run may create is bounded here, before anything is
+/// allocated: a day at this rate is under a billion requests, and a queue that never drains holds at
+/// most about this rate times the client timeout (a few hundred MB at the profiles' timeouts).
+pub const MAX_ARRIVAL_RPS: f64 = 10_000.0;
+
+impl Arrivals {
+    /// The highest rate the process can reach, requests/s, before the scenario's `--rate-scale`.
+    pub fn peak_rps(&self) -> f64 {
+        match self {
+            Arrivals::Trace {
+                trace, rate_scale, ..
+            } => trace.rps.iter().fold(0.0f64, |m, &r| m.max(r)) * rate_scale,
+            Arrivals::Generator(g) => match g {
+                ArrivalSpec::Poisson { rps } => *rps,
+                ArrivalSpec::Diurnal {
+                    mean_rps,
+                    daily_amplitude,
+                    weekly_amplitude,
+                    ..
+                } => mean_rps * (1.0 + daily_amplitude.abs()) * (1.0 + weekly_amplitude.abs()),
+                ArrivalSpec::Mmpp { states } => states.iter().fold(0.0f64, |m, s| m.max(s.rps)),
+                ArrivalSpec::FlashCrowd {
+                    base_rps, peak_rps, ..
+                } => base_rps.max(*peak_rps),
+                ArrivalSpec::Piecewise { points, .. } => {
+                    points.iter().fold(0.0f64, |m, p| m.max(p[1]))
+                }
+                ArrivalSpec::OnOff { on_rps, .. } => *on_rps,
+                ArrivalSpec::Trace { .. } => 0.0,
+            },
+        }
+    }
+}
+
 /// A validated scenario, ready to build environments from.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -948,6 +983,28 @@ impl Scenario {
                 "--rate-scale",
                 rate_multiplier,
                 "must be a finite number >= 0",
+            ));
+        }
+        let peak = arrivals.peak_rps() * rate_multiplier;
+        if peak.is_nan() || peak > MAX_ARRIVAL_RPS {
+            return Err(Error::invalid(
+                path,
+                if overrides.rate_scale.is_some() {
+                    "--rate-scale"
+                } else {
+                    "arrivals"
+                },
+                format!(
+                    "{} (a peak of {peak:.3e} req/s)",
+                    if overrides.rate_scale.is_some() {
+                        rate_multiplier.to_string()
+                    } else {
+                        format!("{:.3e} req/s", arrivals.peak_rps())
+                    }
+                ),
+                format!(
+                    "the peak arrival rate may be at most {MAX_ARRIVAL_RPS} req/s (the simulator holds every waiting request in memory)"
+                ),
             ));
         }
         let window_offset_s = overrides.window_offset_s.unwrap_or(0.0);
