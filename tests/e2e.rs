@@ -409,7 +409,13 @@ fn shadow_mode_records_both_recommendations_and_never_writes_the_scale() {
             let obj = c.rla_api().get("web").await.unwrap();
             st = obj.data["status"].clone();
             let samples = st["divergence"]["samples"].as_u64().unwrap_or(0);
-            if samples >= 10 && conditions(&st, "MetricsAvailable") == "True" {
+            // The hour-scale subqueries evaluate the 1-minute rate at 15 s steps: they have data
+            // once one step falls after the rate's second sample (up to 15 s after it).
+            let windows = std::fs::read_to_string(c.dir.path().join("decisions.jsonl"))
+                .ok()
+                .and_then(|log| log.lines().last().map(str::to_string))
+                .is_some_and(|l| l.contains("\"arrival_rate_peak_1h\""));
+            if samples >= 10 && conditions(&st, "MetricsAvailable") == "True" && windows {
                 break;
             }
         }
@@ -453,6 +459,19 @@ fn shadow_mode_records_both_recommendations_and_never_writes_the_scale() {
         assert!(lines.iter().all(|l| l["mode"] == "Shadow" && !l["scaled"].as_bool().unwrap()));
         assert!(lines.iter().all(|l| l["name"] == "web"), "the broken object made no decision");
         assert!(lines.last().unwrap()["snapshot"]["arrival_rate_1m"].as_f64().unwrap() > 0.0);
+        // Feature schema 2's hour-scale windows come from the real Prometheus (subqueries over the
+        // 1-minute rate): once the rate has two samples, each is filled, and a peak is never below
+        // the mean.
+        let last = &lines.last().unwrap()["snapshot"];
+        let (p15, p60, mean) = (
+            last["arrival_rate_peak_15m"].as_f64(),
+            last["arrival_rate_peak_1h"].as_f64(),
+            last["arrival_rate_1h"].as_f64(),
+        );
+        assert!(
+            matches!((p15, p60, mean), (Some(a), Some(b), Some(m)) if a > 0.0 && b >= a && m > 0.0 && m <= b + 1e-9),
+            "{last}"
+        );
         // The controller writes these lines and `shadow-report` reads them with its own (strict)
         // parser: the log this controller just wrote must parse, every line of it.
         let path = c.dir.path().join("decisions.jsonl");
