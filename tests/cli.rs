@@ -842,6 +842,69 @@ fn train_writes_a_run_that_resumes_and_exports_a_model() {
     );
 }
 
+/// Fine-tuning (issue 20, item 2): `--init` starts a run from an exported model; a model of another
+/// feature schema or action table than the config's is refused before any run folder exists.
+#[test]
+fn train_init_fine_tunes_an_exported_model_and_refuses_a_mismatch() {
+    let dir = tempdir("train-init");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = repo.join("models/default.json").display().to_string();
+    let runs = dir.join("runs");
+    let runs_s = runs.display().to_string();
+    for (config, wants) in [
+        (
+            "configs/ppo-v2.toml",
+            &["default.json", "feature schema 1", "obs_schema = 2"][..],
+        ),
+        (
+            "configs/ppo-ratchet.toml",
+            &["default.json", "action table", "Delta"][..],
+        ),
+    ] {
+        let cfg = repo.join(config).display().to_string();
+        assert_bad_input(
+            &[
+                "train", "--config", &cfg, "--init", &shipped, "--runs", &runs_s,
+            ],
+            wants,
+        );
+    }
+    assert!(!runs.exists(), "a refused --init left a run folder");
+
+    let exported = dir.join("tuned.json");
+    let run = train_into(
+        &repo.join("configs/ppo.toml"),
+        &runs,
+        &[
+            "--init",
+            &shipped,
+            "--total-timesteps",
+            "2048",
+            "--export",
+            &exported.display().to_string(),
+        ],
+    );
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        saved.contains("init = ") && saved.contains("default.json"),
+        "{saved}"
+    );
+    let tuned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert_eq!(tuned["obs_schema_version"], 1);
+    // A resumed run continues from its checkpoint: --init there is refused.
+    assert_bad_input(
+        &[
+            "train",
+            "--resume",
+            &run.display().to_string(),
+            "--init",
+            &shipped,
+        ],
+        &["--init", "resumed run"],
+    );
+}
+
 /// `rlscale train --config cfg --runs runs [extra...]`, which must succeed; its (only) run folder.
 fn train_into(cfg: &std::path::Path, runs: &std::path::Path, extra: &[&str]) -> std::path::PathBuf {
     let (cfg, runs) = (cfg.display().to_string(), runs.display().to_string());

@@ -28,6 +28,36 @@ use rlscale_trainer::simenv::SimTrainEnv;
 
 use crate::BadInput;
 
+/// How many samples a fine-tuned run's observation statistics count the initial model's as: about
+/// 50 iterations of the default 2,048-sample batches, so that a new workload's observations move them
+/// within the first tenth of a 1M-step fine-tune, not at once (the network's inputs would jump).
+const INIT_OBS_COUNT: f64 = 100_000.0;
+
+/// The model `--init` names, checked against `cfg`: loadable, with the config's feature schema and
+/// action table (a network trained on other features or actions cannot be fine-tuned into this run).
+fn init_model(path: &std::path::Path, cfg: &TrainConfig) -> Result<rlscale_runtime::ModelFile> {
+    let m = rlscale_runtime::ModelFile::load(path).map_err(|e| BadInput(format!("--init: {e}")))?;
+    if m.obs_schema_version != cfg.obs_schema {
+        return Err(BadInput(format!(
+            "--init {}: the model reads feature schema {}, the config sets obs_schema = {}",
+            path.display(),
+            m.obs_schema_version,
+            cfg.obs_schema
+        ))
+        .into());
+    }
+    if m.action_table() != cfg.action_table() {
+        return Err(BadInput(format!(
+            "--init {}: the model's action table is {:?}, the config's is {:?}",
+            path.display(),
+            m.action_table().0,
+            cfg.action_table().0
+        ))
+        .into());
+    }
+    Ok(m)
+}
+
 /// Arguments of `rlscale train`.
 #[derive(Debug, Parser)]
 pub struct Args {
@@ -46,6 +76,11 @@ pub struct Args {
     /// Folder of runs.
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs: PathBuf,
+    /// Fine-tune: start from this exported model's network (weights and observation normalisation)
+    /// instead of a fresh one. Its feature schema and action table must be the config's; the reward
+    /// scale and the optimizer start fresh. Recorded as `init` in the run's config.toml.
+    #[arg(long, value_name = "MODEL.json")]
+    pub init: Option<PathBuf>,
     /// Also copy the exported model here (e.g. models/default.json).
     #[arg(long, value_name = "PATH")]
     pub export: Option<PathBuf>,
@@ -198,7 +233,7 @@ fn git_revision() -> String {
 
 /// Run the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let (cfg, dir) = match &args.resume {
+    let (cfg, dir, init) = match &args.resume {
         Some(run) => {
             let path = run.join("config.toml");
             let text = std::fs::read_to_string(&path)
@@ -210,6 +245,13 @@ pub fn run(args: Args) -> Result<()> {
                 .is_some_and(|t| t != cfg.ppo.total_timesteps);
             if let Some(t) = args.total_timesteps {
                 cfg.ppo.total_timesteps = t;
+            }
+            if args.init.is_some() {
+                return Err(BadInput(format!(
+                    "--init: a resumed run continues from its checkpoint ({}); --init starts a new run",
+                    run.display()
+                ))
+                .into());
             }
             if args.seed.is_some_and(|s| s != cfg.ppo.seed) {
                 return Err(BadInput(format!(
@@ -235,7 +277,7 @@ pub fn run(args: Args) -> Result<()> {
                 rlscale_trainer::atomic_write(&path, text.as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            (cfg, run.clone())
+            (cfg, run.clone(), None)
         }
         None => {
             let mut cfg = TrainConfig::load(&args.config).map_err(BadInput)?;
@@ -245,8 +287,16 @@ pub fn run(args: Args) -> Result<()> {
             if let Some(t) = args.total_timesteps {
                 cfg.ppo.total_timesteps = t;
             }
+            if let Some(init) = &args.init {
+                cfg.init = Some(init.clone());
+            }
             cfg.validate()
                 .map_err(|e| BadInput(format!("{}: {e}", args.config.display())))?;
+            let init_model = cfg
+                .init
+                .as_deref()
+                .map(|p| init_model(p, &cfg))
+                .transpose()?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -256,7 +306,7 @@ pub fn run(args: Args) -> Result<()> {
             let text = toml::to_string(&cfg).context("cannot serialize the configuration")?;
             rlscale_trainer::atomic_write(&dir.join("config.toml"), text.as_bytes())
                 .with_context(|| format!("cannot write {}/config.toml", dir.display()))?;
-            (cfg, dir)
+            (cfg, dir, init_model)
         }
     };
     let ckpts = dir.join("checkpoints");
@@ -276,7 +326,14 @@ pub fn run(args: Args) -> Result<()> {
             eprintln!("resuming {} from {}", dir.display(), ck.display());
             Ppo::resume(cfg.ppo.clone(), envs, &ck)?
         }
-        _ => Ppo::new(cfg.ppo.clone(), envs).map_err(BadInput)?,
+        _ => {
+            let mut ppo = Ppo::new(cfg.ppo.clone(), envs).map_err(BadInput)?;
+            if let (Some(m), Some(path)) = (&init, &cfg.init) {
+                ppo.init_from(m, INIT_OBS_COUNT)
+                    .map_err(|e| BadInput(format!("--init {}: {e}", path.display())))?;
+            }
+            ppo
+        }
     };
     let metrics_path = dir.join("metrics.jsonl");
     if args.resume.is_some() {

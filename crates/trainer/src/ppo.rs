@@ -699,6 +699,75 @@ impl<E: TrainEnv> Ppo<E> {
         })
     }
 
+    /// Start from an exported model's network, for fine-tuning (`rlscale train --init`): its actor and
+    /// critic weights, and its observation normalisation as the running statistics' starting point,
+    /// weighted as `obs_count` samples (so the new workload's observations move it gradually). The
+    /// optimizer and the reward scale start fresh. Refused, naming both sides, when the model's input
+    /// width, outputs, hidden layers or value heads are not this learner's.
+    pub fn init_from(
+        &mut self,
+        m: &rlscale_runtime::ModelFile,
+        obs_count: f64,
+    ) -> Result<(), String> {
+        if m.n_features() != self.obs_dim {
+            return Err(format!(
+                "the model reads {} features, this run's envs give {}",
+                m.n_features(),
+                self.obs_dim
+            ));
+        }
+        let outputs = m.actor.last().map_or(0, |l| l.d_out);
+        if outputs != self.n_actions {
+            return Err(format!(
+                "the model has {outputs} actions, this run's table {}",
+                self.n_actions
+            ));
+        }
+        let hidden: Vec<usize> = m.actor[..m.actor.len().saturating_sub(1)]
+            .iter()
+            .map(|l| l.d_out)
+            .collect();
+        let critic_hidden: Vec<usize> = m.critic[..m.critic.len().saturating_sub(1)]
+            .iter()
+            .map(|l| l.d_out)
+            .collect();
+        if hidden != self.cfg.hidden || critic_hidden != self.cfg.hidden {
+            return Err(format!(
+                "the model's hidden layers are {hidden:?} (critic {critic_hidden:?}), ppo.hidden is {:?}",
+                self.cfg.hidden
+            ));
+        }
+        let heads = m.critic.last().map_or(0, |l| l.d_out);
+        let want = if self.cfg.split_critic { 2 } else { 1 };
+        if heads != want {
+            return Err(format!(
+                "the model's critic has {heads} value head(s), this run needs {want}: an exported \
+                 model keeps one, so fine-tune it with ppo.split_critic = false"
+            ));
+        }
+        self.model = ActorCritic {
+            actor: crate::net::Mlp::from_dense(&m.actor, &self.device),
+            critic: crate::net::Mlp::from_dense(&m.critic, &self.device),
+        };
+        if self.cfg.norm_obs {
+            self.obs_rms.mean = m.obs_norm.mean.clone();
+            self.obs_rms.var = m.obs_norm.var.clone();
+            self.obs_rms.count = obs_count;
+            self.obs_rms.update(&self.next_obs);
+        }
+        for (i, (lo, hi)) in m
+            .feature_ranges
+            .min
+            .iter()
+            .zip(&m.feature_ranges.max)
+            .enumerate()
+        {
+            self.feature_ranges.min[i] = self.feature_ranges.min[i].min(*lo);
+            self.feature_ranges.max[i] = self.feature_ranges.max[i].max(*hi);
+        }
+        Ok(())
+    }
+
     /// The envs.
     pub fn envs(&self) -> &VecEnv<E> {
         &self.envs

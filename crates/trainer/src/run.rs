@@ -37,6 +37,11 @@ pub struct TrainConfig {
     /// `{ target_utilization = u }`, hold (`{ delta = 0 }`) at index 3; kinds may be mixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<Vec<rlscale_core::ActionSpec>>,
+    /// Start from this exported model (fine-tuning, `rlscale train --init`): its weights and observation
+    /// normalisation. Its feature schema and action table must be this configuration's. Absent: a
+    /// fresh network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<std::path::PathBuf>,
     /// The feature schema the network reads (`rlscale_core::features`): 1 (22 features, the shipped
     /// model's) or 2 (schema 1 plus the 15-minute and hourly peaks and the hourly mean of the arrival
     /// rate). The exported model records it; the runtime feeds it that schema's features.

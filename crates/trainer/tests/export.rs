@@ -78,3 +78,50 @@ fn forward_equals(schema: u32) {
     }
     assert!(worst < 1e-5, "schema {schema}: largest difference {worst}");
 }
+
+/// Fine-tuning starts from the exported network exactly: after `init_from`, the learner's actor and
+/// critic are the file's layers, number for number, and its observation statistics start at the
+/// file's; a model of another architecture is refused naming both sides.
+#[test]
+fn init_from_loads_the_exported_network() {
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envs/bursty-8b-l4-v1.toml");
+    let mix: std::sync::Arc<[MixEntry]> = vec![MixEntry::new(scenario, 64)].into();
+    let cfg = |seed: u64, hidden: Vec<usize>| PpoConfig {
+        num_envs: 2,
+        num_steps: 64,
+        num_minibatches: 2,
+        total_timesteps: 256,
+        norm_obs: true,
+        seed,
+        hidden,
+        ..PpoConfig::default()
+    };
+    let envs = || (0..2).map(|_| SimTrainEnv::new(mix.clone())).collect();
+    let mut a = Ppo::new(cfg(1, vec![16, 16]), envs()).unwrap();
+    a.iterate();
+    let file = export(
+        &a,
+        &rlscale_core::ActionTable::deltas(),
+        serde_json::json!({}),
+    );
+    let mut b = Ppo::new(cfg(2, vec![16, 16]), envs()).unwrap();
+    assert_ne!(
+        b.model.actor.to_dense(),
+        file.actor,
+        "another seed, another network"
+    );
+    b.init_from(&file, 1e5).unwrap();
+    assert_eq!(b.model.actor.to_dense(), file.actor);
+    assert_eq!(b.model.critic.to_dense(), file.critic);
+    for (m, f) in b.obs_rms.mean.iter().zip(&file.obs_norm.mean) {
+        assert!((m - f).abs() < 1e-2 * (1.0 + f.abs()), "{m} vs {f}");
+    }
+    // It trains on from there.
+    b.iterate();
+    assert_ne!(b.model.actor.to_dense(), file.actor);
+
+    let mut c = Ppo::new(cfg(3, vec![32]), envs()).unwrap();
+    let e = c.init_from(&file, 1e5).unwrap_err();
+    assert!(e.contains("[16, 16]") && e.contains("[32]"), "{e}");
+}
