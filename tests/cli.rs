@@ -1271,6 +1271,41 @@ fn model_inspect_and_decide_explain_themselves() {
         rows[2]["decision"]["replicas"], 6,
         "the target carries over"
     );
+    // The controller's decision log is a snapshot source too (issue 21): config lines are skipped,
+    // and a metric whose query failed (logged as null) is missing, so the runtime holds naming it.
+    let mut failed: serde_json::Value = serde_json::from_str(&snap(1.7e9, 40.0, 0)).unwrap();
+    failed["arrival_rate_1m"] = serde_json::Value::Null;
+    let line = |s: serde_json::Value| {
+        serde_json::json!({"kind": "decision", "time": 1.7e9, "snapshot": s}).to_string()
+    };
+    let log = dir.join("decisions.jsonl");
+    std::fs::write(
+        &log,
+        [
+            serde_json::json!({"kind": "config", "time": 1.7e9}).to_string(),
+            line(serde_json::from_str(&snap(1.7e9, 40.0, 0)).unwrap()),
+            line(failed),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let l = log.display().to_string();
+    let out = rlscale(&["decide", "--model", &m, "--snapshot", &l, "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[0]["decision"]["source"], "model");
+    assert_eq!(rows[1]["decision"]["reason"], "invalid_input");
+    assert_eq!(rows[1]["chain"][0]["field"], "arrival_rate_1m");
+    std::fs::write(&log, r#"{"kind": "decisoin", "snapshot": {}}"#).unwrap();
+    assert_bad_input(
+        &["decide", "--model", &m, "--snapshot", &l],
+        &["decisions.jsonl", "line 1", "unknown kind"],
+    );
     // Text output, stale metrics, no model.
     let out = rlscale(&["decide", "--snapshot", &s, "--now", "1700000100"]);
     let (stdout, _) = text(&out);

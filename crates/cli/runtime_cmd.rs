@@ -218,24 +218,43 @@ pub fn run_decide(args: DecideArgs) -> Result<()> {
     Ok(())
 }
 
-/// One JSON snapshot, or JSON Lines of them; errors name the file and line.
+/// One JSON snapshot, or JSON Lines of them, or the controller's decision log (each decision line's
+/// snapshot; config lines are skipped); errors name the file and line. A field the controller logged
+/// as `null` (its query failed) is read as missing: the runtime then holds and says which.
 fn parse_snapshots(text: &str, path: &Path) -> Result<Vec<MetricsSnapshot>> {
-    if let Ok(one) = serde_json::from_str::<MetricsSnapshot>(text) {
-        return Ok(vec![one]);
+    let one = |v: serde_json::Value| -> Result<Option<MetricsSnapshot>, String> {
+        let v = match v.get("kind").and_then(serde_json::Value::as_str) {
+            Some("config") => return Ok(None),
+            Some("decision") => match v.get("snapshot") {
+                Some(s) => s.clone(),
+                None => return Err("a decision line without `snapshot`".into()),
+            },
+            Some(other) => {
+                return Err(format!(
+                    "unknown kind \"{other}\" (a decision log has \"config\" and \"decision\" lines)"
+                ));
+            }
+            None => v,
+        };
+        rlscale_eval::shadow::log::snapshot_from_json(v)
+            .map(|(s, _)| Some(s))
+            .map_err(|e| format!("not a metrics snapshot: {e}"))
+    };
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+        && let Ok(Some(s)) = one(v)
+    {
+        return Ok(vec![s]);
     }
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let s = serde_json::from_str(line).map_err(|e| {
-            BadInput(format!(
-                "{}: line {}: not a metrics snapshot: {e}",
-                path.display(),
-                i + 1
-            ))
-        })?;
-        out.push(s);
+        let bad = |e: String| BadInput(format!("{}: line {}: {e}", path.display(), i + 1));
+        let v = serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+        if let Some(s) = one(v).map_err(bad)? {
+            out.push(s);
+        }
     }
     if out.is_empty() {
         return Err(BadInput(format!("{}: no snapshot in the file", path.display())).into());

@@ -296,6 +296,27 @@ fn parse_line(path: &Path, lineno: usize, line: &str) -> Result<Parsed, ShadowEr
     }
 }
 
+/// A snapshot as the controller logs it: a field whose query failed is `null` there, read here as
+/// missing (NaN, which the runtime refuses as invalid input and holds on), and returned by name.
+pub fn snapshot_from_json(
+    mut v: Value,
+) -> Result<(MetricsSnapshot, Vec<&'static str>), serde_json::Error> {
+    let mut missing = Vec::new();
+    if let Value::Object(snap) = &mut v {
+        for f in NULLABLE {
+            if matches!(snap.get(f), Some(Value::Null)) {
+                snap.insert(f.to_string(), Value::from(0.0));
+                missing.push(f);
+            }
+        }
+    }
+    let mut s: MetricsSnapshot = serde_json::from_value(v)?;
+    for f in &missing {
+        *snapshot_field(&mut s, f) = f64::NAN;
+    }
+    Ok((s, missing))
+}
+
 fn snapshot_field<'a>(s: &'a mut MetricsSnapshot, name: &str) -> &'a mut f64 {
     match name {
         "arrival_rate_1m" => &mut s.arrival_rate_1m,
