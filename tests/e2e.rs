@@ -166,7 +166,7 @@ async fn start() -> Cluster {
         ],
         dir.path(),
     );
-    let prometheus = PrometheusProcess::start(std::slice::from_ref(&fake_addr)).unwrap();
+    let prometheus = PrometheusProcess::start_for_test(std::slice::from_ref(&fake_addr));
     let cport = free_port().unwrap();
     let controller_metrics = format!("http://127.0.0.1:{cport}");
     let log = dir.path().join("decisions.jsonl");
@@ -545,7 +545,7 @@ fn two_deployments_sharing_a_name_prefix_scale_independently() {
             ));
             addrs.push(addr);
         }
-        let prometheus = PrometheusProcess::start(&addrs).unwrap();
+        let prometheus = PrometheusProcess::start_for_test(&addrs);
         let log = dir.path().join("decisions.jsonl");
         let cport = free_port().unwrap();
         let controller = Proc::spawn(

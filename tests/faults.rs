@@ -53,7 +53,7 @@ async fn env() -> Env {
     crds.create(&PostParams::default(), &RLAutoscaler::crd())
         .await
         .unwrap();
-    let prometheus = PrometheusProcess::start(&[]).unwrap();
+    let prometheus = PrometheusProcess::start_for_test(&[]);
     Env {
         api,
         client,

@@ -62,7 +62,7 @@ fn one_leader_writes_the_standby_takes_over_and_sigterm_releases() {
             .unwrap();
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
         create_deployment(&client, "default", "web", 2, 2).await;
-        let prometheus = PrometheusProcess::start(&[]).unwrap();
+        let prometheus = PrometheusProcess::start_for_test(&[]);
         let rla: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "rlscale.dev/v1alpha1", "kind": "RLAutoscaler",
             "metadata": {"name": "web", "namespace": "default"},

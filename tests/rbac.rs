@@ -357,7 +357,7 @@ fn the_controller_runs_under_deploy_rbac_yaml_and_uses_exactly_what_it_grants() 
         let dir = tempfile::tempdir().unwrap();
         let (api, client) = cluster_with_rbac().await;
         create_namespace(&client, "serving").await;
-        let prometheus = PrometheusProcess::start(&[]).unwrap();
+        let prometheus = PrometheusProcess::start_for_test(&[]);
         let spec = |target: &str, mode: &str| {
             json!({
                 "scaleTargetRef": {"name": target},

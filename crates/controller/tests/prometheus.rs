@@ -16,7 +16,7 @@ fn client(url: &str, timeout_ms: u64) -> Prometheus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_answers_every_shape_of_result() {
-    let p = PrometheusProcess::start(&[]).unwrap();
+    let p = PrometheusProcess::start_for_test(&[]);
     let prom = client(&p.url, 5000);
 
     // One series.
@@ -124,7 +124,7 @@ async fn default_queries_select_only_the_targets_own_pods() {
         }),
     );
     let serve = tokio::spawn(async move { axum::serve(l, app).await });
-    let p = PrometheusProcess::start(std::slice::from_ref(&addr)).unwrap();
+    let p = PrometheusProcess::start_for_test(std::slice::from_ref(&addr));
     let prom = client(&p.url, 5000);
     let t = std::time::Instant::now();
     while prom

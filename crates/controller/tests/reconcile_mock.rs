@@ -189,7 +189,7 @@ async fn shadow_mode_never_writes_the_scale_and_records_the_hpa() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_mode_scales_and_retries_a_conflict_on_a_fresh_read() {
-    let prom = PrometheusProcess::start(&[]).unwrap();
+    let prom = PrometheusProcess::start_for_test(&[]);
     let (svc, mut h) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(svc, "default");
     let mut sp = spec("Active", &prom.url);
@@ -306,7 +306,7 @@ async fn an_unknown_mode_gets_a_condition_naming_the_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_promql_gets_a_condition_and_an_event_and_the_fallback_holds() {
-    let prom = PrometheusProcess::start(&[]).unwrap();
+    let prom = PrometheusProcess::start_for_test(&[]);
     let (svc, mut h) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(svc, "default");
     let mut sp = spec("Active", &prom.url);

@@ -38,6 +38,16 @@ impl PrometheusProcess {
         }
     }
 
+    /// [`PrometheusProcess::start`] for a test: on failure the test fails with the one line that says
+    /// what to install (`scripts/test` installs it), not an `unwrap` of an I/O error.
+    #[track_caller]
+    pub fn start_for_test(targets: &[String]) -> PrometheusProcess {
+        match Self::start(targets) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// Start on `port`. The binary is `$RLSCALE_PROMETHEUS`, else `prometheus` on the PATH.
     pub fn start_on(port: u16, targets: &[String]) -> std::io::Result<PrometheusProcess> {
         let bin = std::env::var("RLSCALE_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
@@ -69,7 +79,7 @@ impl PrometheusProcess {
                 std::io::Error::new(
                     e.kind(),
                     format!(
-                        "cannot start {bin:?} ({e}): install Debian's prometheus package (apt-get install prometheus) or set RLSCALE_PROMETHEUS to its path"
+                        "cannot start {bin:?} ({e}): install Debian's prometheus package (`apt-get install prometheus`, or run the tests with `scripts/test`, which installs it) or set RLSCALE_PROMETHEUS to its path"
                     ),
                 )
             })?;
