@@ -51,9 +51,10 @@ pub struct Args {
     /// Port of the controller's /metrics.
     #[arg(long, default_value_t = 8080)]
     pub controller_port: u16,
-    /// Folder for the kubeconfig, the decision log and the processes' logs.
-    #[arg(long, default_value = "runs/dev-cluster")]
-    pub dir: PathBuf,
+    /// Folder for the kubeconfig, the decision log and the processes' logs [default: a new
+    /// runs/dev-cluster-<UTC time>/ per run, so one run's decision log never appends to another's].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long = "for", value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -94,12 +95,30 @@ pub(crate) fn resolve_model(model: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(std::fs::canonicalize(&model)?)
 }
 
+/// `runs/dev-cluster-<UTC time, compact>` for a run started at `now`.
+fn run_dir(now: std::time::SystemTime) -> PathBuf {
+    let unix = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let stamp: String = rlscale_core::SimTime(unix)
+        .rfc3339()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    PathBuf::from(format!("runs/dev-cluster-{stamp}"))
+}
+
 pub fn run(envs: &Path, args: Args) -> anyhow::Result<()> {
     let scenario = Scenario::resolve(envs, &args.scenario, &Overrides::default())
         .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
     let model = resolve_model(args.model.as_deref())?;
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let mut args = args;
+    let dir = args
+        .dir
+        .take()
+        .unwrap_or_else(|| run_dir(std::time::SystemTime::now()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    args.dir = Some(dir);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,11 +127,12 @@ pub fn run(envs: &Path, args: Args) -> anyhow::Result<()> {
 }
 
 async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyhow::Result<()> {
+    let dir = args.dir.clone().expect("run() resolved the folder");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.api_port));
     let api = TestApiServer::start_on(addr)
         .await
         .with_context(|| format!("starting the test API server on {addr}"))?;
-    let kubeconfig = args.dir.join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig, "default")?;
     let client = kube::Client::try_from(kube::Config::new(api.url().parse()?))?;
     Api::<CustomResourceDefinition>::all(client.clone())
@@ -147,11 +167,11 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
             "--speedup".into(),
             args.speedup.to_string(),
         ],
-        &args.dir.join("fake-server.log"),
+        &dir.join("fake-server.log"),
     )?;
     let prometheus =
         PrometheusProcess::start_on(args.prometheus_port, std::slice::from_ref(&fake_addr))?;
-    let decisions = args.dir.join("decisions.jsonl");
+    let decisions = dir.join("decisions.jsonl");
     let _controller = spawn(
         &[
             "controller".into(),
@@ -162,7 +182,7 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
             "--decision-log".into(),
             decisions.display().to_string(),
         ],
-        &args.dir.join("controller.log"),
+        &dir.join("controller.log"),
     )?;
     let p = scenario.service_profile();
     let rla: DynamicObject = serde_json::from_value(json!({
@@ -201,7 +221,7 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
     println!(
         "  controller   http://127.0.0.1:{}/metrics  (log {})",
         args.controller_port,
-        args.dir.join("controller.log").display()
+        dir.join("controller.log").display()
     );
     println!("  decisions    {}", decisions.display());
     println!("Ctrl-C stops everything.\n");
@@ -262,4 +282,21 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
     }
     api.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 21: each run's decision log is its own, in a folder named by the run's start.
+    #[test]
+    fn each_run_gets_its_own_folder_named_by_its_start() {
+        let t = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        assert_eq!(
+            super::run_dir(t(1_700_000_000)),
+            std::path::PathBuf::from("runs/dev-cluster-20231114T221320Z")
+        );
+        assert_ne!(
+            super::run_dir(t(1_700_000_000)),
+            super::run_dir(t(1_700_000_001))
+        );
+    }
 }
