@@ -33,6 +33,9 @@
 //!
 //! # Faithful behaviour
 //!
+//! - `kubectl get` on a custom resource: a request whose `Accept` asks for `as=Table` gets a
+//!   `meta.k8s.io/v1` Table with `Name` and the CRD version's `additionalPrinterColumns` (ages for
+//!   `date` columns), as the apiextensions server prints it (`src/table.rs`); built-ins stay JSON.
 //! - Authentication (issue 18): a test registers bearer tokens with [`TestApiServer::add_token`]
 //!   (e.g. [`User::service_account`]: `system:serviceaccount:<ns>:<name>` in the groups
 //!   `system:serviceaccounts`, `system:serviceaccounts:<ns>` and `system:authenticated`) and hands
@@ -243,6 +246,7 @@ mod selectors;
 mod server;
 mod status;
 mod store;
+mod table;
 mod util;
 mod watch;
 

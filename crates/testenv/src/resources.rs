@@ -57,6 +57,9 @@ pub(crate) struct ResourceDef {
     /// A CRD's `schema.openAPIV3Schema` per served version (empty for built-ins, and for a
     /// version that declares no schema: its objects are stored as sent).
     pub schemas: Arc<BTreeMap<String, Schema>>,
+    /// A CRD's printer columns per served version (`kubectl get`'s server-side Table; empty for
+    /// built-ins, which are served as JSON only).
+    pub printer_columns: Arc<BTreeMap<String, Vec<crate::table::PrinterColumn>>>,
 }
 
 const ALL_VERBS: [&str; 8] = [
@@ -90,6 +93,7 @@ impl ResourceDef {
             return_deleted: false,
             field_labels: vec![],
             schemas: Arc::default(),
+            printer_columns: Arc::default(),
         }
     }
 
@@ -415,6 +419,12 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceDef> {
         return_deleted: false,
         field_labels: selectable,
         schemas: Arc::new(schemas),
+        printer_columns: Arc::new(
+            served
+                .iter()
+                .map(|v| (s(v, "name"), crate::table::columns_of(v)))
+                .collect(),
+        ),
     })
 }
 

@@ -627,6 +627,20 @@ fn resource_request(
         ));
     }
     let name = info.name.as_deref().unwrap_or_default();
+    // `kubectl get` asks for a server-side Table; a custom resource is printed with its CRD's
+    // columns (built-ins are served as JSON, and kubectl prints those itself).
+    let table = (!def.builtin && info.sub.is_none() && accepts(headers, "as=Table"))
+        .then(|| def.printer_columns.get(version).cloned())
+        .flatten();
+    let as_table = |v: Value| match &table {
+        Some(cols) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            crate::table::to_table(cols, &v, now)
+        }
+        None => v,
+    };
     match verb {
         "get" => {
             let g = cluster.lock();
@@ -635,14 +649,12 @@ fn resource_request(
             } else {
                 g.get(&def, version, ns, name)?
             };
-            Ok(Reply::Json(200, v))
+            Ok(Reply::Json(200, as_table(v)))
         }
         "list" => {
             let opts = parse_list_opts(&def, params)?;
-            Ok(Reply::Json(
-                200,
-                cluster.lock().list(&def, version, ns, &opts)?,
-            ))
+            let v = cluster.lock().list(&def, version, ns, &opts)?;
+            Ok(Reply::Json(200, as_table(v)))
         }
         "watch" => {
             let opts = parse_list_opts(&def, params)?;
