@@ -94,7 +94,11 @@ struct Validation {
 
 /// Mean objective $, SLO attainment % and GPU $ of `policy` over the validation episodes, and each
 /// episode's objective.
-fn validate(v: &Validation, policy: &PolicyChoice) -> Result<((f64, f64, f64), Vec<f64>)> {
+#[allow(clippy::type_complexity)]
+fn validate(
+    v: &Validation,
+    policy: &PolicyChoice,
+) -> Result<((f64, f64, f64), Vec<f64>, Vec<bool>)> {
     use rayon::prelude::*;
     let runs: Vec<_> = v
         .episodes
@@ -113,6 +117,9 @@ fn validate(v: &Validation, policy: &PolicyChoice) -> Result<((f64, f64, f64), V
             runs.iter().map(|r| r.summary.cost_usd).sum::<f64>() / n,
         ),
         runs.iter().map(|r| r.objective_usd).collect(),
+        runs.iter()
+            .map(|r| r.summary.slo_attainment_pct < r.summary.slo_target_pct)
+            .collect(),
     ))
 }
 
@@ -141,15 +148,31 @@ fn losses_to(episodes: &[f64], reference: &[f64]) -> usize {
 /// How [`selection_score`] ranks checkpoints, recorded in `best/best.json`: a best network chosen by
 /// another rule (an older run's, resumed) is not compared with this one's scores, and the first
 /// validation replaces it.
-const SELECTION_RULE: &str = "(1 + losses) * mean_ratio";
+const SELECTION_RULE: &str =
+    "(1 + losses, an episode lost when above HPA's objective or below its SLO target) * mean_ratio";
 
 /// The checkpoint selection score, lower is better: `(1 + episodes lost to default HPA) × the mean
 /// ratio to its objective`. Both of the bar's criteria weigh in: a loss costs as much as the whole
 /// ratio once more, so a network that loses nowhere beats one that wins big on average and loses
 /// somewhere, but a network far worse in total (1.7× against 0.95×) no longer wins by one loss fewer,
 /// as the lexicographic rule let it (issue #19, run I).
-fn selection_score(episodes: &[f64], reference: &[f64]) -> f64 {
-    (1.0 + losses_to(episodes, reference) as f64) * ratio_to(episodes, reference)
+///
+/// An episode below its SLO target counts as lost too (the bar's criterion (a)), whatever default
+/// HPA's objective there: every best checkpoint kept without this missed the bursty family's target,
+/// because HPA collapses there and a network that undershoots a burst still "won" (issue #19,
+/// docs/model/bar.md, "Where this round leaves issue #19").
+fn selection_score(episodes: &[f64], reference: &[f64], slo_misses: &[bool]) -> f64 {
+    (1.0 + lost(episodes, reference, slo_misses) as f64) * ratio_to(episodes, reference)
+}
+
+/// Episodes above default HPA's objective or below their SLO target.
+fn lost(episodes: &[f64], reference: &[f64], slo_misses: &[bool]) -> usize {
+    episodes
+        .iter()
+        .zip(reference)
+        .zip(slo_misses)
+        .filter(|((o, h), miss)| o > h || **miss)
+        .count()
 }
 
 /// What validation compares against, computed once per run: default HPA's (objective $, SLO %,
@@ -399,7 +422,7 @@ pub fn run(args: Args) -> Result<()> {
             None => {
                 let hpa = PolicyChoice::parse("hpa", std::path::Path::new("."))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let (score, hpa_episodes) = validate(v, &hpa)?;
+                let (score, hpa_episodes, _) = validate(v, &hpa)?;
                 let untrained = if ppo.iteration == 0 {
                     let model = export(&ppo, &table, serde_json::json!({"untrained": true}));
                     // The bare network: the runtime would hand an untrained model's
@@ -477,10 +500,12 @@ pub fn run(args: Args) -> Result<()> {
                     model: Arc::new(model.clone()),
                     bare: false,
                 };
-                let ((obj, slo, cost), per_episode) = validate(v, &choice)?;
+                let ((obj, slo, cost), per_episode, misses) = validate(v, &choice)?;
                 let ratio = ratio_to(&per_episode, &hpa.episodes);
                 let losses = losses_to(&per_episode, &hpa.episodes);
-                let score = selection_score(&per_episode, &hpa.episodes);
+                let slo_misses = misses.iter().filter(|m| **m).count();
+                let score = selection_score(&per_episode, &hpa.episodes, &misses);
+                line["charts/validation_slo_misses"] = serde_json::json!(slo_misses);
                 line["charts/validation_objective_usd"] = serde_json::json!(obj);
                 line["charts/validation_slo_attainment_pct"] = serde_json::json!(slo);
                 line["charts/validation_cost_usd"] = serde_json::json!(cost);
@@ -502,6 +527,7 @@ pub fn run(args: Args) -> Result<()> {
                         "global_step": s.global_step,
                         "objective_vs_hpa": ratio,
                         "losses_to_hpa": losses,
+                        "slo_misses": slo_misses,
                         "selection_score": score,
                         "selection_rule": SELECTION_RULE,
                         "objective_usd": obj,
@@ -645,8 +671,21 @@ mod tests {
             let e = at(r, l);
             assert_eq!(losses_to(&e, &hpa), l);
             assert!((ratio_to(&e, &hpa) - r).abs() < 1e-9);
-            selection_score(&e, &hpa)
+            selection_score(&e, &hpa, &[false; 12])
         };
+        // An episode below its SLO target is lost even where the objective beats HPA's (the bursty
+        // family): the lean network that misses it no longer wins over a safe one.
+        let e = at(0.8, 2);
+        let mut misses = [false; 12];
+        assert_eq!(lost(&e, &hpa, &misses), 2);
+        misses[11] = true;
+        assert_eq!(lost(&e, &hpa, &misses), 3);
+        misses[0] = true; // already lost on the objective: counted once
+        assert_eq!(lost(&e, &hpa, &misses), 3);
+        misses[0] = false;
+        assert!(
+            selection_score(&at(0.9, 2), &hpa, &[false; 12]) < selection_score(&e, &hpa, &misses)
+        );
         assert!(score(0.9, 2) < score(0.9, 3));
         assert!(score(0.95, 4) < score(1.7, 3), "run I's case");
         assert!(score(0.99, 0) < score(0.6, 1));
