@@ -54,19 +54,32 @@ fn decisions() -> Vec<(String, Vec<Value>)> {
     by
 }
 
-/// `(compared, differ %)` of `desired_replicas` against `field`, as the report formats them.
-fn divergence(ds: &[Value], field: &str) -> (usize, String) {
-    let known: Vec<&Value> = ds.iter().filter(|d| d[field].is_u64()).collect();
-    let differ = known
+/// `(compared, outside the ±1 replica / ±10 % band %, differ at all %)` of `desired_replicas`
+/// against `field`, as the report formats them.
+fn divergence(ds: &[Value], field: &str) -> (usize, String, String) {
+    let known: Vec<(f64, f64)> = ds
         .iter()
-        .filter(|d| d["desired_replicas"] != d[field])
-        .count();
-    let pct = if known.is_empty() {
-        "–".to_string()
-    } else {
-        format!("{:.1}", 100.0 * differ as f64 / known.len() as f64)
+        .filter(|d| d[field].is_u64())
+        .map(|d| {
+            (
+                d["desired_replicas"].as_f64().unwrap(),
+                d[field].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let pct = |n: usize| {
+        if known.is_empty() {
+            "–".to_string()
+        } else {
+            format!("{:.1}", 100.0 * n as f64 / known.len() as f64)
+        }
     };
-    (known.len(), pct)
+    let differ = known.iter().filter(|(o, t)| o != t).count();
+    let outside = known
+        .iter()
+        .filter(|(o, t)| (o - t).abs() > 1.0 && (o - t).abs() > 0.1 * t)
+        .count();
+    (known.len(), pct(outside), pct(differ))
 }
 
 /// The Markdown section of `object` (from its `## ` heading to the next one).
@@ -148,12 +161,25 @@ fn the_report_on_a_recorded_shadow_log() {
             ("HPA (actual)", "hpa_desired_replicas"),
             ("HPA (recomputed)", "hpa_recomputed_replicas"),
         ] {
-            let (n, pct) = divergence(ds, field);
-            let want = format!("| {label} | {n} | {pct} |");
+            let (n, band, pct) = divergence(ds, field);
+            let want = format!("| {label} | {n} | {band} | {pct} |");
             assert!(sec.contains(&want), "no `{want}` in\n{sec}");
         }
         let o = &json["objects"][k];
         assert_eq!(o["decisions"], ds.len());
+        // A 3-minute log: the verdict says so, in minutes, on stdout and first in the report.
+        assert_eq!(
+            o["verdict"]["outcome"], "not_enough_data",
+            "{}",
+            o["verdict"]
+        );
+        let headline = format!("**{object}: not enough data to decide: the log covers 3.");
+        assert!(stdout.contains(&headline), "no `{headline}` in\n{stdout}");
+        assert!(md.find(&headline).unwrap() < md.find("## Summary").unwrap());
+        assert!(
+            headline.len() < 200 && md.contains(" min (needs 24.0 h)"),
+            "{md}"
+        );
         let first = ds.first().unwrap()["time"].as_f64().unwrap();
         assert_eq!(o["window"][0].as_f64().unwrap(), first);
 
@@ -174,6 +200,10 @@ fn the_report_on_a_recorded_shadow_log() {
             assert!(d["ci95"][0].as_f64().unwrap().is_finite(), "{d}");
         }
         assert!(sec.contains("What the replay cannot know"), "{sec}");
+        assert!(
+            !sec.contains("oracle"),
+            "no gap to an oracle bound here:\n{sec}"
+        );
         assert!(sec.contains("95 % CI"), "{sec}");
 
         // The plots exist and are valid images; the HTML inlines the SVGs.
@@ -216,6 +246,61 @@ fn the_report_on_a_recorded_shadow_log() {
     eprintln!("shadow-report on the fixture: {wall:.1} s");
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&again);
+}
+
+#[test]
+fn the_verdict_thresholds_are_flags() {
+    // With the coverage lowered to what the fixture holds, the log is enough; its replay misses the
+    // SLO for both policies (the fake server ran 15× faster than the controller's clock), so the
+    // verdict is "undecided" with the warning, not "switch".
+    let out = tempdir("shadow-report-verdict");
+    let (stdout, _) = report(
+        &out,
+        &[
+            "--model",
+            "models/default.json",
+            "--seeds",
+            "2",
+            "--object",
+            "default/web",
+            "--min-coverage",
+            "2m",
+            "--min-traffic-range",
+            "1",
+        ],
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let v = &json["objects"][0]["verdict"];
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["name"], "enough data");
+    assert_eq!(checks[0]["passed"], true, "{v}");
+    let slo = checks
+        .iter()
+        .find(|c| c["name"] == "SLO in the replay")
+        .unwrap();
+    assert_eq!(slo["passed"], false, "{v}");
+    assert_eq!(v["outcome"], "undecided", "{v}");
+    assert!(stdout.contains("it is not credible"), "{stdout}");
+    assert!(
+        stdout.contains("at least 2.0 min and a range of at least 1.00×"),
+        "{stdout}"
+    );
+    // A threshold out of its range is refused with the flag and the value.
+    let o = rlscale(&[
+        "shadow-report",
+        "--log",
+        fixture().to_str().unwrap(),
+        "--no-replay",
+        "--max-fallback-pct",
+        "-3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--max-fallback-pct -3"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

@@ -54,6 +54,115 @@ pub struct Args {
     /// Worker threads for the replay [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// Verdict: the log must cover at least this long (e.g. 24h, 90m) ...
+    #[arg(long, default_value = "24h", value_parser = rlscale_controller::cli::parse_duration, value_name = "DURATION", help_heading = "Verdict thresholds")]
+    pub min_coverage: std::time::Duration,
+
+    /// ... and its 1-minute arrival rate must span at least this range (95th over 5th percentile).
+    #[arg(
+        long,
+        default_value_t = 1.5,
+        value_name = "X",
+        allow_negative_numbers = true,
+        help_heading = "Verdict thresholds"
+    )]
+    pub min_traffic_range: f64,
+
+    /// Verdict: ours may cost at most this much more than the HPA in the replay, percent of the
+    /// HPA's GPU cost, at the upper end of the paired 95 % confidence interval (0: no more than the
+    /// HPA; negative: a saving is required).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        help_heading = "Verdict thresholds"
+    )]
+    pub max_cost_increase_pct: f64,
+
+    /// Verdict: our recommendation may change at most this often per hour (flapping).
+    #[arg(
+        long,
+        default_value_t = 12.0,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Verdict thresholds"
+    )]
+    pub max_scale_events_per_hour: f64,
+
+    /// Verdict: at most this percentage of the decisions clipped by a guardrail.
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        help_heading = "Verdict thresholds"
+    )]
+    pub max_guardrail_pct: f64,
+
+    /// Verdict: at most this percentage of the decisions made by the fallback law.
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        help_heading = "Verdict thresholds"
+    )]
+    pub max_fallback_pct: f64,
+
+    /// Divergence: a difference of at most this many replicas from the HPA is not counted ...
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        help_heading = "Verdict thresholds"
+    )]
+    pub band_replicas: u32,
+
+    /// ... nor one of at most this percentage of the HPA's recommendation (the wider band wins).
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        help_heading = "Verdict thresholds"
+    )]
+    pub band_pct: f64,
+}
+
+impl Args {
+    /// The verdict's thresholds, each checked to be a finite number in its range.
+    fn thresholds(&self) -> Result<shadow::Thresholds> {
+        let check = |flag: &str, v: f64, min: f64| -> Result<f64> {
+            if v.is_finite() && v >= min {
+                Ok(v)
+            } else {
+                Err(BadInput(format!(
+                    "{flag} {v}: expected a finite number of at least {min}"
+                ))
+                .into())
+            }
+        };
+        Ok(shadow::Thresholds {
+            min_coverage_s: self.min_coverage.as_secs_f64(),
+            min_traffic_range: check("--min-traffic-range", self.min_traffic_range, 1.0)?,
+            max_cost_increase_pct: check(
+                "--max-cost-increase-pct",
+                self.max_cost_increase_pct,
+                -100.0,
+            )?,
+            max_scale_events_per_hour: check(
+                "--max-scale-events-per-hour",
+                self.max_scale_events_per_hour,
+                0.0,
+            )?,
+            max_guardrail_pct: check("--max-guardrail-pct", self.max_guardrail_pct, 0.0)?,
+            max_fallback_pct: check("--max-fallback-pct", self.max_fallback_pct, 0.0)?,
+            band_replicas: self.band_replicas,
+            band_pct: check("--band-pct", self.band_pct, 0.0)?,
+        })
+    }
 }
 
 fn time_flag(flag: &str, v: &Option<String>) -> Result<Option<f64>> {
@@ -82,6 +191,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         seeds: args.seeds,
         replay: !args.no_replay,
         envs: envs.to_path_buf(),
+        thresholds: args.thresholds()?,
     };
     if let Some(m) = &opts.model
         && !m.is_file()

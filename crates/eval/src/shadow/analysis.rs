@@ -27,11 +27,34 @@ pub struct Divergence {
     pub mean_abs_delta: f64,
     /// Largest `|ours − theirs|`, replicas.
     pub max_abs_delta: u32,
+    /// Decisions where ours differed by more than the tolerance band: more than `band_replicas`
+    /// and more than `band_pct` of theirs.
+    pub outside_band: usize,
+    /// `outside_band / compared`, percent (NaN when nothing was compared).
+    pub outside_band_pct: f64,
+    /// The band: differences of at most this many replicas are within it ...
+    pub band_replicas: u32,
+    /// ... and so are differences of at most this percentage of theirs.
+    pub band_pct: f64,
 }
 
-/// Divergence of `ours` from `theirs` over the decisions where `theirs` is known.
-pub fn divergence(ours: &[u32], theirs: &[Option<u32>]) -> Divergence {
+/// Whether `ours` is outside the tolerance band around `theirs`: more than `band_replicas` away and
+/// more than `band_pct` percent of `theirs` away.
+pub fn outside_band(ours: u32, theirs: u32, band_replicas: u32, band_pct: f64) -> bool {
+    let d = ours.abs_diff(theirs);
+    d > band_replicas && f64::from(d) > band_pct / 100.0 * f64::from(theirs)
+}
+
+/// Divergence of `ours` from `theirs` over the decisions where `theirs` is known, with a tolerance
+/// band of `band_replicas` replicas or `band_pct` percent of theirs, whichever is wider.
+pub fn divergence(
+    ours: &[u32],
+    theirs: &[Option<u32>],
+    band_replicas: u32,
+    band_pct: f64,
+) -> Divergence {
     let (mut compared, mut differ, mut higher, mut lower, mut max_abs) = (0, 0, 0, 0, 0u32);
+    let mut outside = 0;
     let (mut sum, mut sum_abs) = (0.0, 0.0);
     for (&o, t) in ours.iter().zip(theirs) {
         let Some(t) = *t else { continue };
@@ -39,6 +62,9 @@ pub fn divergence(ours: &[u32], theirs: &[Option<u32>]) -> Divergence {
         let d = i64::from(o) - i64::from(t);
         if d != 0 {
             differ += 1;
+        }
+        if outside_band(o, t, band_replicas, band_pct) {
+            outside += 1;
         }
         if d > 0 {
             higher += 1;
@@ -61,6 +87,10 @@ pub fn divergence(ours: &[u32], theirs: &[Option<u32>]) -> Divergence {
         mean_delta: per(sum),
         mean_abs_delta: per(sum_abs),
         max_abs_delta: max_abs,
+        outside_band: outside,
+        outside_band_pct: per(100.0 * outside as f64),
+        band_replicas,
+        band_pct,
     }
 }
 
@@ -334,8 +364,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_band_is_the_wider_of_replicas_and_percent() {
+        // ±1 replica around 3: 5 is outside; ±10 % of 40 is 4 replicas: 44 is inside, 45 outside.
+        assert!(!outside_band(4, 3, 1, 10.0));
+        assert!(outside_band(5, 3, 1, 10.0));
+        assert!(!outside_band(44, 40, 1, 10.0));
+        assert!(outside_band(45, 40, 1, 10.0));
+        assert!(outside_band(35, 40, 1, 10.0));
+        // No band: every difference counts.
+        assert!(outside_band(4, 3, 0, 0.0));
+        assert!(!outside_band(3, 3, 0, 0.0));
+    }
+
+    #[test]
     fn divergence_counts_only_known_decisions() {
-        let d = divergence(&[3, 5, 5, 2], &[Some(3), Some(4), None, Some(6)]);
+        let d = divergence(&[3, 5, 5, 2], &[Some(3), Some(4), None, Some(6)], 1, 10.0);
         assert_eq!(d.compared, 3);
         assert_eq!(d.differ, 2);
         assert!((d.differ_pct - 200.0 / 3.0).abs() < 1e-12);
@@ -343,7 +386,10 @@ mod tests {
         assert!((d.mean_delta - (0.0 + 1.0 - 4.0) / 3.0).abs() < 1e-12);
         assert!((d.mean_abs_delta - 5.0 / 3.0).abs() < 1e-12);
         assert_eq!(d.max_abs_delta, 4);
-        let none = divergence(&[1], &[None]);
+        // 5 against 4 is within ±1 replica; 2 against 6 is outside both ±1 and ±10 %.
+        assert_eq!(d.outside_band, 1);
+        assert!((d.outside_band_pct - 100.0 / 3.0).abs() < 1e-12);
+        let none = divergence(&[1], &[None], 1, 10.0);
         assert_eq!(none.compared, 0);
         assert!(none.differ_pct.is_nan());
     }

@@ -22,6 +22,7 @@ pub mod analysis;
 pub mod log;
 pub mod render;
 pub mod replay;
+pub mod verdict;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -36,6 +37,7 @@ use serde::Serialize;
 pub use analysis::{Direction, Divergence, ReplicaHours, Timing};
 pub use log::{ConfigRecord, DecisionLog, DecisionRecord, parse_time};
 pub use replay::{PairedDiff, Replay};
+pub use verdict::{Outcome, Thresholds, Verdict};
 
 use crate::plot::{self, PlotError, ReplicaSeries, ScatterPoint, TimelinePlot};
 
@@ -161,6 +163,8 @@ pub struct Options {
     pub replay: bool,
     /// The scenario folder whose `profiles/` the replay's service profile is built from.
     pub envs: PathBuf,
+    /// The verdict's thresholds and the divergence's tolerance band.
+    pub thresholds: Thresholds,
 }
 
 /// One object's section of the report.
@@ -214,6 +218,8 @@ pub struct ObjectReport {
     pub plots: Vec<PathBuf>,
     /// Remarks on the data.
     pub notes: Vec<String>,
+    /// May it switch to Active (set once the replay has run).
+    pub verdict: Option<Verdict>,
     /// The series, for plots.
     #[serde(skip)]
     pub series: Series,
@@ -466,7 +472,13 @@ fn nan_or(v: Option<u32>) -> f64 {
 }
 
 /// The log-only part of one object's section.
-fn analyse(log: &DecisionLog, ns: &str, name: &str, ds: &[&DecisionRecord]) -> ObjectReport {
+fn analyse(
+    log: &DecisionLog,
+    ns: &str,
+    name: &str,
+    ds: &[&DecisionRecord],
+    band: (u32, f64),
+) -> ObjectReport {
     let first = ds[0];
     let last = ds[ds.len() - 1];
     let t: Vec<f64> = ds.iter().map(|d| d.time).collect();
@@ -555,8 +567,8 @@ fn analyse(log: &DecisionLog, ns: &str, name: &str, ds: &[&DecisionRecord]) -> O
         sources,
         reasons,
         missing_metrics: ds.iter().filter(|d| !d.missing.is_empty()).count(),
-        vs_hpa: analysis::divergence(&ours, &hpa),
-        vs_recomputed: analysis::divergence(&ours, &rec),
+        vs_hpa: analysis::divergence(&ours, &hpa, band.0, band.1),
+        vs_recomputed: analysis::divergence(&ours, &rec, band.0, band.1),
         timing_hpa: [
             analysis::timing(&ch_hpa, Direction::Up),
             analysis::timing(&ch_hpa, Direction::Down),
@@ -572,6 +584,7 @@ fn analyse(log: &DecisionLog, ns: &str, name: &str, ds: &[&DecisionRecord]) -> O
         replay_skipped: None,
         plots: Vec::new(),
         notes,
+        verdict: None,
         series,
     }
 }
@@ -769,7 +782,10 @@ pub fn generate(
     let staging = Staging::new(out)?;
     let mut objects: Vec<ObjectReport> = groups
         .iter()
-        .map(|((ns, n), ds)| analyse(log, ns, n, ds))
+        .map(|((ns, n), ds)| {
+            let t = &opts.thresholds;
+            analyse(log, ns, n, ds, (t.band_replicas, t.band_pct))
+        })
         .collect();
 
     if opts.replay {
@@ -810,6 +826,7 @@ pub fn generate(
     }
 
     for o in &mut objects {
+        o.verdict = Some(verdict::decide(o, &opts.thresholds));
         o.plots = draw(o, &staging.dir)?;
     }
     let report = ShadowReport {
@@ -866,6 +883,7 @@ mod tests {
             seeds: 2,
             replay: true,
             envs: repo().join("envs"),
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -997,6 +1015,106 @@ mod tests {
         assert_eq!(runs(&g), runs(&g2));
         let _ = std::fs::remove_dir_all(&out);
         let _ = std::fs::remove_dir_all(&out2);
+    }
+
+    #[test]
+    fn the_verdict_follows_its_checks() {
+        let log = parse(&two_objects());
+        let out = tempdir("verdict");
+        let g = generate(&log, &opts(), &out, &|_, _| {}).unwrap();
+        let a = g.report.objects[0].clone();
+        // 40 decisions 15 s apart: 10 minutes, short of the default day.
+        let v = a.verdict.as_ref().unwrap();
+        assert_eq!(v.outcome, Outcome::NotEnoughData);
+        assert!(
+            v.headline
+                .contains("the log covers 10.0 min (needs 24.0 h)"),
+            "{}",
+            v.headline
+        );
+
+        // Lenient thresholds, and a replay in which ours meets the target at the HPA's cost.
+        let lenient = Thresholds {
+            min_coverage_s: 60.0,
+            min_traffic_range: 1.0,
+            max_scale_events_per_hour: 100.0,
+            ..Thresholds::default()
+        };
+        let mut good = a.clone();
+        let rp = good.replay.as_mut().unwrap();
+        let target = rp.rows[0].slo_target_pct;
+        for row in &mut rp.rows {
+            row.slo_attainment_pct.mean = target;
+        }
+        let cost = rp.diffs.iter_mut().find(|d| d.metric == "cost $").unwrap();
+        cost.ci95 = (-0.5, -0.01);
+        let v = verdict::decide(&good, &lenient);
+        assert_eq!(v.outcome, Outcome::SwitchToActive, "{v:?}");
+        assert!(v.warnings.is_empty());
+
+        // Each failing check keeps it in Shadow, and the headline names it.
+        let v = verdict::decide(
+            &good,
+            &Thresholds {
+                max_scale_events_per_hour: 1.0,
+                ..lenient
+            },
+        );
+        assert_eq!(v.outcome, Outcome::StayInShadow);
+        assert_eq!(v.headline, "stay in Shadow: flapping failed.");
+        let mut dear = good.clone();
+        let cost = dear.replay.as_mut().unwrap();
+        let cost = cost
+            .diffs
+            .iter_mut()
+            .find(|d| d.metric == "cost $")
+            .unwrap();
+        cost.ci95 = (-0.1, 0.2);
+        let hpa_cost = cost.hpa_mean;
+        let v = verdict::decide(&dear, &lenient);
+        assert_eq!(v.headline, "stay in Shadow: cost against the HPA failed.");
+        // ... unless the reader allows that much more cost.
+        let allowed = 100.0 * 0.2 / hpa_cost + 0.1;
+        let v = verdict::decide(
+            &dear,
+            &Thresholds {
+                max_cost_increase_pct: allowed,
+                ..lenient
+            },
+        );
+        assert_eq!(v.outcome, Outcome::SwitchToActive, "{v:?}");
+
+        // Both policies below the target: the replay is not credible.
+        let mut both = good.clone();
+        for row in &mut both.replay.as_mut().unwrap().rows {
+            row.slo_attainment_pct.mean = target - 5.0;
+        }
+        let v = verdict::decide(&both, &lenient);
+        assert_eq!(v.outcome, Outcome::Undecided);
+        assert!(v.warnings[0].contains("not credible"), "{:?}", v.warnings);
+        // Only ours below: a failed check, not an incredible replay.
+        let mut ours_low = good.clone();
+        let rp = ours_low.replay.as_mut().unwrap();
+        let label = rp.ours.clone();
+        for row in rp.rows.iter_mut().filter(|r| r.policy == label) {
+            row.slo_attainment_pct.mean = target - 5.0;
+        }
+        let v = verdict::decide(&ours_low, &lenient);
+        assert_eq!(v.headline, "stay in Shadow: SLO in the replay failed.");
+        // No replay: undecided.
+        let mut none = good.clone();
+        none.replay = None;
+        assert_eq!(verdict::decide(&none, &lenient).outcome, Outcome::Undecided);
+        // Fallbacks: ns/b ran without a model but its decisions are logged as `model`; relabel.
+        let mut fell = good;
+        fell.sources = [("fallback".to_string(), 3), ("model".to_string(), 37)].into();
+        let v = verdict::decide(&fell, &lenient);
+        assert_eq!(v.headline, "stay in Shadow: fallbacks failed.");
+        assert!(
+            v.checks[5]
+                .measured
+                .starts_with("3 of 40 decisions (7.5 %)")
+        );
     }
 
     #[test]

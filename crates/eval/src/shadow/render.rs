@@ -11,6 +11,7 @@ use std::path::Path;
 use rlscale_core::SimTime;
 
 use super::analysis::{Divergence, ReplicaHours, Timing};
+use super::verdict::Outcome;
 use super::{ObjectReport, ShadowReport};
 use crate::report;
 
@@ -43,15 +44,7 @@ fn time(t: f64) -> String {
 }
 
 fn duration(s: f64) -> String {
-    if s < 120.0 {
-        format!("{s:.0} s")
-    } else if s < 7200.0 {
-        format!("{:.1} min", s / 60.0)
-    } else if s < 172_800.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else {
-        format!("{:.1} days", s / 86_400.0)
-    }
+    super::verdict::human_duration(s)
 }
 
 fn table(head: &[&str], right: &[bool], rows: Vec<Vec<String>>) -> Block {
@@ -62,8 +55,9 @@ fn table(head: &[&str], right: &[bool], rows: Vec<Vec<String>>) -> Block {
     }
 }
 
-/// A Markdown table (as `report::markdown` writes it) as a block; numeric columns right-aligned.
-fn parse_table(md: &str) -> Block {
+/// A Markdown table (as `report::markdown` writes it) as a block; numeric columns right-aligned;
+/// columns whose heading contains one of `drop` left out.
+fn parse_table(md: &str, drop: &[&str]) -> Block {
     let cells = |l: &str| -> Vec<String> {
         l.trim()
             .trim_matches('|')
@@ -77,10 +71,28 @@ fn parse_table(md: &str) -> Block {
         .next()
         .map(|l| cells(l).iter().map(|c| c.ends_with(':')).collect())
         .unwrap_or_default();
+    let keep: Vec<bool> = head
+        .iter()
+        .map(|h| !drop.iter().any(|d| h.contains(d)))
+        .collect();
+    let pick = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+            .collect()
+    };
+    let pick_bool = |v: Vec<bool>| -> Vec<bool> {
+        v.into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+            .collect()
+    };
     Block::Table {
-        head,
-        right,
-        rows: lines.map(cells).collect(),
+        head: pick(head.clone()),
+        right: pick_bool(right),
+        rows: lines.map(|l| pick(cells(l))).collect(),
     }
 }
 
@@ -102,6 +114,7 @@ fn divergence_row(label: &str, d: &Divergence) -> Vec<String> {
     vec![
         label.to_string(),
         d.compared.to_string(),
+        num(d.outside_band_pct, 1),
         num(d.differ_pct, 1),
         d.higher.to_string(),
         d.lower.to_string(),
@@ -139,7 +152,11 @@ fn timing_row(label: &str, t: &Timing) -> Vec<String> {
 fn hours_row(label: &str, h: &ReplicaHours) -> Vec<String> {
     vec![
         label.to_string(),
-        num(h.hours, 3),
+        if h.hours > 0.0 {
+            duration(h.hours * 3600.0)
+        } else {
+            "–".into()
+        },
         num(h.ours_replica_h, 3),
         num(h.theirs_replica_h, 3),
         num(h.ours_gpu_h, 3),
@@ -183,8 +200,11 @@ fn summary_row(o: &ObjectReport) -> Vec<String> {
         o.decisions.to_string(),
         time(o.window.0),
         time(o.window.1),
-        num(o.vs_hpa.differ_pct, 1),
-        num(o.vs_recomputed.differ_pct, 1),
+        o.verdict
+            .as_ref()
+            .map_or("–".into(), |v| outcome_words(v.outcome).to_string()),
+        num(o.vs_hpa.outside_band_pct, 1),
+        num(o.vs_recomputed.outside_band_pct, 1),
         earlier_later(&o.timing_recomputed[0]),
         format!(
             "{} / {}",
@@ -211,18 +231,76 @@ fn summary_table(r: &ShadowReport) -> Block {
             "decisions",
             "from",
             "to",
-            "ours ≠ HPA (actual) %",
-            "ours ≠ HPA (recomputed) %",
+            "verdict",
+            "ours outside the band of the HPA (actual) %",
+            "… of the HPA (recomputed) %",
             "scale-ups: ours earlier / later than recomputed HPA",
             "recommended replica-h: ours / recomputed HPA",
             "replay GPU-h: ours / HPA",
             "replay SLO %: ours / HPA",
         ],
         &[
-            false, true, false, false, true, true, true, true, true, true,
+            false, true, false, false, false, true, true, true, true, true, true,
         ],
         r.objects.iter().map(summary_row).collect(),
     )
+}
+
+/// "±1 replica / ±10 % band %": the divergence column's heading.
+fn band_heading(d: &Divergence) -> String {
+    format!(
+        "outside ±{} replica(s) or ±{} % %",
+        d.band_replicas, d.band_pct
+    )
+}
+
+fn outcome_words(o: Outcome) -> &'static str {
+    match o {
+        Outcome::SwitchToActive => "switch to Active",
+        Outcome::StayInShadow => "stay in Shadow",
+        Outcome::NotEnoughData => "not enough data",
+        Outcome::Undecided => "undecided",
+    }
+}
+
+/// The verdict section: one headline, checks table and warnings per object.
+fn verdict_blocks(r: &ShadowReport, b: &mut Vec<Block>) {
+    b.push(Block::H(2, "Verdict".into()));
+    for o in &r.objects {
+        let Some(v) = &o.verdict else { continue };
+        b.push(Block::P(format!(
+            "**{}/{}: {}**",
+            o.namespace, o.name, v.headline
+        )));
+        b.push(table(
+            &["check", "result", "measured", "threshold"],
+            &[false, false, false, false],
+            v.checks
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        match c.passed {
+                            Some(true) => "✓ pass".into(),
+                            Some(false) => "✗ fail".into(),
+                            None => "– not checked".into(),
+                        },
+                        c.measured.clone(),
+                        c.threshold.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+        if !v.warnings.is_empty() {
+            b.push(Block::List(
+                v.warnings
+                    .iter()
+                    .map(|w| format!("**Warning.** {w}"))
+                    .collect(),
+            ));
+        }
+    }
+    b.push(Block::P("Every threshold is a flag of `rlscale shadow-report` (`--help` lists them). Divergence counts a decision only when ours is outside the tolerance band around the HPA's recommendation.".into()));
 }
 
 fn blocks(r: &ShadowReport) -> Vec<Block> {
@@ -242,6 +320,7 @@ fn blocks(r: &ShadowReport) -> Vec<Block> {
         r.lines,
         r.objects.len()
     )));
+    verdict_blocks(r, &mut b);
     if !r.notes.is_empty() {
         b.push(Block::List(r.notes.clone()));
     }
@@ -314,14 +393,15 @@ fn object_blocks(o: &ObjectReport, b: &mut Vec<Block>) {
         &[
             "ours compared with",
             "decisions compared",
-            "differ %",
+            &band_heading(&o.vs_hpa),
+            "differ at all %",
             "ours higher",
             "ours lower",
             "mean Δ (ours − HPA)",
             "mean |Δ|",
             "max |Δ|",
         ],
-        &[false, true, true, true, true, true, true, true],
+        &[false, true, true, true, true, true, true, true, true],
         vec![
             divergence_row("HPA (actual)", &o.vs_hpa),
             divergence_row("HPA (recomputed)", &o.vs_recomputed),
@@ -359,7 +439,7 @@ fn object_blocks(o: &ObjectReport, b: &mut Vec<Block>) {
     b.push(table(
         &[
             "ours compared with",
-            "hours covered",
+            "time covered",
             "ours replica-h",
             "HPA replica-h",
             "ours GPU-h",
@@ -403,7 +483,8 @@ fn object_blocks(o: &ObjectReport, b: &mut Vec<Block>) {
         r.scenario_file.to_string_lossy().replace('\\', "/"),
         r.seeds[0],
     )));
-    b.push(parse_table(&report::markdown(&r.rows)));
+    // The gap to the oracle's bound means nothing to this reader (there is no oracle of a cluster).
+    b.push(parse_table(&report::markdown(&r.rows), &["oracle"]));
     b.push(Block::P("Ours minus the HPA, paired by seed, with a 95 % confidence interval of the mean (Student's t over seeds):".into()));
     b.push(table(
         &["metric", "ours", "HPA", "ours − HPA", "95 % CI"],
@@ -508,9 +589,14 @@ pub fn markdown(r: &ShadowReport) -> String {
     out
 }
 
-/// The summary table alone, as Markdown (what the command prints).
+/// The verdict and the summary table, as Markdown (what the command prints).
 pub fn summary_markdown(r: &ShadowReport) -> String {
     let mut out = String::new();
+    let mut b = Vec::new();
+    verdict_blocks(r, &mut b);
+    for block in b {
+        md_block(&mut out, block);
+    }
     md_block(&mut out, summary_table(r));
     out
 }
@@ -690,11 +776,19 @@ mod tests {
     #[test]
     fn evaluate_tables_parse_into_blocks() {
         let md = "| a | b |\n|---|---:|\n| x | 1 |\n| y | 2 |\n";
-        match parse_table(md) {
+        match parse_table(md, &[]) {
             Block::Table { head, right, rows } => {
                 assert_eq!(head, vec!["a", "b"]);
                 assert_eq!(right, vec![false, true]);
                 assert_eq!(rows, vec![vec!["x", "1"], vec!["y", "2"]]);
+            }
+            _ => panic!("not a table"),
+        }
+        match parse_table(md, &["b"]) {
+            Block::Table { head, right, rows } => {
+                assert_eq!(head, vec!["a"]);
+                assert_eq!(right, vec![false]);
+                assert_eq!(rows, vec![vec!["x"], vec!["y"]]);
             }
             _ => panic!("not a table"),
         }
