@@ -76,6 +76,15 @@ fn simulate_runs_on_every_scenario() {
         let out = rlscale(&args);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{id}: {stderr}");
+        if needs_user_trace(&id) {
+            // The scenario's own multiplier is said, never silently applied.
+            assert!(
+                stderr.contains(&format!("{id}: the rates of "))
+                    && stderr.contains("are played ×")
+                    && stderr.contains("arrivals.rate_scale = "),
+                "{id}: {stderr}"
+            );
+        }
         let s: serde_json::Value =
             serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{id}: {e}: {stdout}"));
         assert_eq!(s["scenario"], id.as_str());
@@ -90,6 +99,15 @@ fn simulate_runs_on_every_scenario() {
         );
         let att = s["slo_attainment_pct"].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&att), "{id}: {att}");
+        // The objective the evaluation ranks by: cost + penalty × violations.
+        let want = s["cost_usd"].as_f64().unwrap()
+            + s["penalty_usd_per_violation"].as_f64().unwrap()
+                * s["slo_violations"].as_f64().unwrap();
+        let got = s["objective_usd"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-9 * want.max(1.0),
+            "{id}: {got} vs {want}"
+        );
     }
 }
 
@@ -423,7 +441,7 @@ fn tune_writes_a_named_baseline_that_evaluate_uses() {
         "tune",
         "--baseline",
         "kpa",
-        "--scenario",
+        "--scenarios",
         "steady-8b-l4-v1",
         "--steps",
         "160",
@@ -820,6 +838,22 @@ fn train_writes_a_run_that_resumes_and_exports_a_model() {
     // The longer length is now the run's own: config.toml says so.
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(saved.contains("total_timesteps = 8192"), "{saved}");
+    // Fewer steps than done is refused, and the run's files are left as they were.
+    assert_bad_input(
+        &[
+            "train",
+            "--resume",
+            &run.display().to_string(),
+            "--total-timesteps",
+            "4096",
+        ],
+        &["--total-timesteps 4096", "already done 8192 steps"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("config.toml")).unwrap(),
+        saved
+    );
+    assert_eq!(lines(run), all);
 
     // A folder with no checkpoint is refused, not silently started afresh.
     let empty = dir.join("runs/empty");
@@ -949,6 +983,47 @@ steps = 100
         ),
     )
     .unwrap();
+    // A run too short for one validation says so, and its model file says why it has none.
+    let short = dir.join("short.toml");
+    std::fs::write(
+        &short,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("every = 1\n", "every = 10\n"),
+    )
+    .unwrap();
+    let (short_s, short_runs) = (
+        short.display().to_string(),
+        dir.join("runs-short").display().to_string(),
+    );
+    let out = rlscale(&["train", "--config", &short_s, "--runs", &short_runs]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("this run has 3 iteration(s), fewer than validation.every = 10"),
+        "{stderr}"
+    );
+    let short_run = std::fs::read_dir(&short_runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(!short_run.join("best").exists());
+    let out = rlscale(&[
+        "model",
+        "inspect",
+        &short_run.join("model.json").display().to_string(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(
+            "validation     none: the run stopped at iteration 3, before its first validation (validation.every = 10 iterations)"
+        ),
+        "{stdout}"
+    );
+
     let run = train_into(&cfg, &dir.join("runs"), &[]);
     assert!(
         run.file_name()
@@ -1175,7 +1250,7 @@ fn train_interrupted_saves_and_does_not_export() {
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted at iteration"), "{stderr}");
     assert!(stderr.contains("not exporting"), "{stderr}");
     assert!(!exported.exists(), "a half-trained model was exported");
@@ -1506,4 +1581,44 @@ fn the_shipped_model_loads_and_plays() {
         })
         .count();
     assert!(by_model > 120, "{by_model} of 240 decisions by the model");
+}
+
+#[test]
+fn evaluate_warns_when_a_tuned_value_was_infeasible_where_it_was_fitted() {
+    // configs/baselines/apa-tuned.toml: azure-code-2023-70b's entry says `feasible = false`.
+    let dir = tempdir("evaluate-infeasible");
+    let d = dir.display().to_string();
+    let out = rlscale(&[
+        "evaluate",
+        "--policies",
+        "apa-tuned,hpa",
+        "--scenarios",
+        "azure-code-2023-70b-h100x2-v1",
+        "--seeds",
+        "1",
+        "--steps",
+        "20",
+        "--no-plots",
+        "--out",
+        &d,
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: apa-tuned on azure-code-2023-70b-h100x2-v1:")
+            && stderr.contains("feasible = false in"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning: hpa "), "{stderr}");
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("| azure-code-2023-70b-h100x2-v1 | apa-tuned † |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| azure-code-2023-70b-h100x2-v1 | hpa |"),
+        "{md}"
+    );
+    assert_eq!(md, stdout);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,8 +30,9 @@ pub struct Args {
     /// Scenario whose traffic and service profile the fake model server plays.
     #[arg(long, default_value = "flash-crowd-8b-l4-v1")]
     pub scenario: String,
-    /// Active (the controller scales the Deployment) or Shadow (it only records, beside an HPA).
-    #[arg(long, default_value = "Active", value_parser = ["Active", "Shadow"])]
+    /// Active (the controller scales the Deployment) or Shadow (it only records, beside an HPA);
+    /// any case.
+    #[arg(long, default_value = "Active", value_parser = parse_mode, value_name = "Active|Shadow")]
     pub mode: String,
     /// Model file the RLAutoscaler uses [default: models/default.json].
     #[arg(long, value_name = "FILE")]
@@ -55,9 +56,18 @@ pub struct Args {
     /// runs/dev-cluster-<UTC time>/ per run, so one run's decision log never appends to another's].
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Stop after this many seconds [default: run until Ctrl-C].
-    #[arg(long = "for", value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Stop after this long: 90s, 15m, 2h or bare seconds [default: run until Ctrl-C].
+    #[arg(long = "for", value_parser = rlscale_controller::cli::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+}
+
+/// `--mode`: `Active` or `Shadow` in any case, as the CRD spells them.
+fn parse_mode(s: &str) -> Result<String, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "active" => Ok("Active".into()),
+        "shadow" => Ok("Shadow".into()),
+        _ => Err(format!("{s:?} is not a mode: Active or Shadow")),
+    }
 }
 
 struct Proc(Child);
@@ -242,10 +252,7 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
             _ = &mut stop => break,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        if args
-            .duration
-            .is_some_and(|d| start.elapsed().as_secs_f64() >= d)
-        {
+        if args.duration.is_some_and(|d| start.elapsed() >= d) {
             break;
         }
         let d = deployments.get("web").await?;
@@ -286,6 +293,17 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_mode_is_read_in_any_case() {
+        assert_eq!(super::parse_mode("shadow").unwrap(), "Shadow");
+        assert_eq!(super::parse_mode("ACTIVE").unwrap(), "Active");
+        assert!(
+            super::parse_mode("passive")
+                .unwrap_err()
+                .contains("Active or Shadow")
+        );
+    }
+
     /// Issue 21: each run's decision log is its own, in a folder named by the run's start.
     #[test]
     fn each_run_gets_its_own_folder_named_by_its_start() {

@@ -7,7 +7,10 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rlscale_eval::matrix::{RunResult, run_matrix};
 use rlscale_eval::report;
-use rlscale_sim::Overrides;
+use std::sync::Arc;
+
+use rlscale_eval::policies::PolicyChoice;
+use rlscale_sim::{Overrides, Scenario};
 
 use crate::fsutil::write_atomic;
 use crate::{BadInput, policy_spec, select};
@@ -103,6 +106,13 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     for s in &skipped {
         eprintln!("skipped {}: {}", s.id, s.reason);
     }
+    let infeasible = infeasible_fits(&policies, &scenarios);
+    for (policy, scenario, value, path) in &infeasible {
+        eprintln!(
+            "warning: {policy} on {scenario}: its tuned value {value} missed the SLO target on the window it was fitted on (feasible = false in {}); it is played anyway and marked † in summary.md",
+            path.display()
+        );
+    }
     let seeds: Vec<u64> = (0..args.seeds).map(|k| args.seed_base + k).collect();
     let out = args
         .out
@@ -135,7 +145,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     let wall = started.elapsed().as_secs_f64();
 
     let rows = report::aggregate(&m.runs);
-    let table = report::markdown(&rows);
+    let table = mark_infeasible(&report::markdown(&rows), &infeasible);
     print!("{table}");
     write_atomic(&out.join("summary.md"), &table)?;
     write_atomic(&out.join("summary.csv"), &report::rows_csv(&rows))?;
@@ -152,6 +162,10 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         "policies": policies.iter().map(|p| p.label()).collect::<Vec<_>>(),
         "scenarios": scenarios.iter().map(|s| s.id()).collect::<Vec<_>>(),
         "skipped": skipped.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "infeasible_fits": infeasible
+            .iter()
+            .map(|(p, s, v, _)| serde_json::json!({"policy": p, "scenario": s, "value": v}))
+            .collect::<Vec<_>>(),
         "seeds": seeds,
         "wall_s": wall,
         "rows": rows,
@@ -188,8 +202,71 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `(policy, scenario, value, file)` for each tuned entry in play whose fit missed the SLO target.
+fn infeasible_fits(
+    policies: &[PolicyChoice],
+    scenarios: &[Arc<Scenario>],
+) -> Vec<(String, String, f64, PathBuf)> {
+    let mut out = Vec::new();
+    for p in policies {
+        let PolicyChoice::Named { label, file, path } = p else {
+            continue;
+        };
+        for sc in scenarios {
+            if let Some(e) = file.scenarios.get(sc.id())
+                && !e.feasible
+            {
+                out.push((label.clone(), sc.id().to_string(), e.value, path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The Markdown table with `policy †` on the rows played with an infeasible fit, and a footnote.
+fn mark_infeasible(table: &str, infeasible: &[(String, String, f64, PathBuf)]) -> String {
+    if infeasible.is_empty() {
+        return table.to_string();
+    }
+    let mut out = String::new();
+    for line in table.lines() {
+        let hit = infeasible
+            .iter()
+            .find(|(p, s, _, _)| line.starts_with(&format!("| {s} | {p} |")));
+        match hit {
+            Some((p, s, _, _)) => {
+                out.push_str(&line.replacen(
+                    &format!("| {s} | {p} |"),
+                    &format!("| {s} | {p} † |"),
+                    1,
+                ));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out.push_str("\n† tuned on a window where no value of the knob met the SLO target (`feasible = false` in its file): the value with the highest attainment there is played.\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn infeasible_fits_are_marked() {
+        let table = "| scenario | policy | GPU-h |\n|---|---|---:|\n| a | hpa-tuned | 1 |\n| a | hpa | 2 |\n| b | hpa-tuned | 3 |\n";
+        let m = super::mark_infeasible(
+            table,
+            &[("hpa-tuned".into(), "a".into(), 128.0, "x.toml".into())],
+        );
+        assert!(m.contains("| a | hpa-tuned † | 1 |"), "{m}");
+        assert!(
+            m.contains("| a | hpa | 2 |") && m.contains("| b | hpa-tuned | 3 |"),
+            "{m}"
+        );
+        assert!(m.contains("† tuned on a window where"), "{m}");
+        assert_eq!(super::mark_infeasible(table, &[]), table);
+    }
+
     #[test]
     fn stamp_is_a_utc_timestamp() {
         let s = super::stamp();

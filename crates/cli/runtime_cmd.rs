@@ -167,6 +167,8 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
             best["cost_usd"].as_f64().unwrap_or(f64::NAN),
             best["hpa"]["objective_usd"].as_f64().unwrap_or(f64::NAN),
         );
+    } else if let Some(why) = validation["none_because"].as_str() {
+        println!("validation     none: {why}");
     } else {
         println!("validation     –");
     }

@@ -90,6 +90,20 @@ pub fn scenarios(
             push_unique(&mut out, resolve(item)?);
         }
     }
+    if let Some(t) = user_trace {
+        // Only the scenarios that took the user's trace.
+        let took_it = |sc: &&Arc<Scenario>| {
+            matches!(
+                sc.file.arrivals,
+                rlscale_sim::config::ArrivalSpec::Trace { file: None, .. }
+            )
+        };
+        for sc in out.iter().filter(took_it) {
+            if let Some(note) = trace_scale_note(sc, t) {
+                eprintln!("{note}");
+            }
+        }
+    }
     if out.is_empty() {
         let why: Vec<String> = skipped
             .iter()
@@ -102,6 +116,29 @@ pub fn scenarios(
         .into());
     }
     Ok((out, skipped))
+}
+
+/// What `--trace FILE` turns into on `sc`: the multiplier its rates are played at (the scenario's
+/// `arrivals.rate_scale`, times `--rate-scale`), said once on stderr so that a ×40 is never silent.
+/// `None` when `sc` does not replay a trace.
+pub fn trace_scale_note(sc: &Scenario, trace: &Path) -> Option<String> {
+    let rlscale_sim::config::Arrivals::Trace { rate_scale, .. } = &sc.arrivals else {
+        return None;
+    };
+    let total = rate_scale * sc.rate_multiplier;
+    let why = if sc.rate_multiplier == 1.0 {
+        format!("the scenario's arrivals.rate_scale = {rate_scale}")
+    } else {
+        format!(
+            "the scenario's arrivals.rate_scale = {rate_scale} × --rate-scale {}",
+            sc.rate_multiplier
+        )
+    };
+    Some(format!(
+        "{}: the rates of {} are played ×{total} ({why})",
+        sc.id(),
+        trace.display()
+    ))
 }
 
 fn push_unique(v: &mut Vec<Arc<Scenario>>, s: Scenario) {

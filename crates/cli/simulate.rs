@@ -47,7 +47,7 @@ pub struct Args {
     pub steps: Option<u64>,
 
     /// Multiply every arrival rate by this factor.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub rate_scale: Option<f64>,
 
     /// Print the summary as JSON instead of a table.
@@ -90,6 +90,13 @@ fn progress(steps: u64) -> ProgressBar {
 /// Run the subcommand.
 pub fn run(envs: &Path, args: Args) -> Result<()> {
     let scenario = args.load_scenario(envs)?;
+    if let Some(note) = args
+        .trace
+        .as_deref()
+        .and_then(|t| crate::select::trace_scale_note(&scenario, t))
+    {
+        eprintln!("{note}");
+    }
     let choice = policy_spec::parse(&args.policy, &policy_spec::configs_dir(&args.configs))?;
     let mut policy = policy_spec::build(
         &choice,
@@ -124,16 +131,29 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     if let Some(e) = write_err {
         return Err(e);
     }
+    // The summary with the objective the evaluation ranks policies by.
+    let objective = rlscale_eval::matrix::objective(&scenario, &summary);
+    let mut json = serde_json::to_value(&summary).context("cannot serialize the summary")?;
+    if let Some(m) = json.as_object_mut() {
+        m.insert("objective_usd".into(), objective.into());
+        m.insert(
+            "penalty_usd_per_violation".into(),
+            scenario.slo.penalty_usd.into(),
+        );
+    }
+    let json = serde_json::to_string_pretty(&json).context("cannot serialize the summary")?;
     if let (Some(dir), Some(f)) = (&args.out, timeline) {
         f.commit()?;
-        let json =
-            serde_json::to_string_pretty(&summary).context("cannot serialize the summary")?;
-        write_atomic(&dir.join("summary.json"), &(json + "\n"))?;
+        write_atomic(&dir.join("summary.json"), &format!("{json}\n"))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!("{json}");
     } else {
         print_summary(&summary);
+        println!(
+            "objective       ${objective:.2} (cost + ${} × {} violations)",
+            scenario.slo.penalty_usd, summary.slo_violations
+        );
         if let Some(dir) = &args.out {
             println!(
                 "wrote {}/timeline.csv and {}/summary.json",

@@ -240,8 +240,21 @@ fn provenance(
         "validation": {
             "best": best,
             "hpa": hpa.map(|h| serde_json::json!({"objective_usd": h.0, "slo_attainment_pct": h.1, "cost_usd": h.2})),
+            "none_because": best.is_none().then(|| no_validation_reason(cfg, iteration)),
         },
     })
+}
+
+/// Why a run has no validated network, in words for `rlscale model inspect`.
+fn no_validation_reason(cfg: &TrainConfig, iteration: u64) -> String {
+    match &cfg.validation {
+        None => "the run's configuration has no [validation] section".into(),
+        Some(v) if iteration < v.every => format!(
+            "the run stopped at iteration {iteration}, before its first validation (validation.every = {} iterations)",
+            v.every
+        ),
+        Some(_) => "no validation exported a network that passed the model file's checks".into(),
+    }
 }
 
 fn git_revision() -> String {
@@ -256,7 +269,7 @@ fn git_revision() -> String {
 
 /// Run the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let (cfg, dir, init) = match &args.resume {
+    let (cfg, dir, init, extended) = match &args.resume {
         Some(run) => {
             let path = run.join("config.toml");
             let text = std::fs::read_to_string(&path)
@@ -294,13 +307,7 @@ pub fn run(args: Args) -> Result<()> {
                 ))
                 .into());
             }
-            if extended {
-                // The run's config.toml stays what the run is: the next --resume reads the new length.
-                let text = toml::to_string(&cfg).context("cannot serialize the configuration")?;
-                rlscale_trainer::atomic_write(&path, text.as_bytes())
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            (cfg, run.clone(), None)
+            (cfg, run.clone(), None, extended)
         }
         None => {
             let mut cfg = TrainConfig::load(&args.config).map_err(BadInput)?;
@@ -329,7 +336,7 @@ pub fn run(args: Args) -> Result<()> {
             let text = toml::to_string(&cfg).context("cannot serialize the configuration")?;
             rlscale_trainer::atomic_write(&dir.join("config.toml"), text.as_bytes())
                 .with_context(|| format!("cannot write {}/config.toml", dir.display()))?;
-            (cfg, dir, init_model)
+            (cfg, dir, init_model, false)
         }
     };
     let ckpts = dir.join("checkpoints");
@@ -358,6 +365,20 @@ pub fn run(args: Args) -> Result<()> {
             ppo
         }
     };
+    if args.resume.is_some() && cfg.ppo.total_timesteps < ppo.global_step {
+        return Err(BadInput(format!(
+            "--total-timesteps {}: the run has already done {} steps (iteration {}); a resumed run can only go on. Its files are unchanged.",
+            cfg.ppo.total_timesteps, ppo.global_step, ppo.iteration
+        ))
+        .into());
+    }
+    if extended {
+        // The run's config.toml stays what the run is: the next --resume reads the new length.
+        let path = dir.join("config.toml");
+        let text = toml::to_string(&cfg).context("cannot serialize the configuration")?;
+        rlscale_trainer::atomic_write(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let metrics_path = dir.join("metrics.jsonl");
     if args.resume.is_some() {
         drop_rows_after(&metrics_path, ppo.iteration)?;
@@ -454,6 +475,15 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let hpa_mean = hpa_score.as_ref().map(|h| h.mean);
+    if let Some(v) = &validation
+        && cfg.ppo.num_iterations() < v.every
+    {
+        eprintln!(
+            "note: this run has {} iteration(s), fewer than validation.every = {}: no validation will run, so best/ stays empty and the model file records why",
+            cfg.ppo.num_iterations(),
+            v.every
+        );
+    }
     let best_path = dir.join("best").join("best.json");
     let mut best: Option<serde_json::Value> = std::fs::read_to_string(&best_path)
         .ok()
@@ -477,6 +507,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut tb = tensorboard_rs::summary_writer::SummaryWriter::new(&dir);
     eprintln!("run folder: {}", dir.display());
     let mut last_validation: Option<f64> = None;
+    let mut last_episode: (Option<f64>, Option<f64>) = (None, None);
     while !ppo.finished() && !stop.load(Ordering::SeqCst) {
         let s = ppo.iterate();
         let mut line = metrics_line(&s);
@@ -562,8 +593,14 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
         }
-        let cost = line["charts/episodic_cost_usd"].as_f64();
-        let slo = line["charts/episodic_slo_attainment_pct"].as_f64();
+        // The last finished episode's figures (not every iteration finishes one).
+        if let Some(c) = line["charts/episodic_cost_usd"].as_f64() {
+            last_episode.0 = Some(c);
+        }
+        if let Some(c) = line["charts/episodic_slo_attainment_pct"].as_f64() {
+            last_episode.1 = Some(c);
+        }
+        let (cost, slo) = last_episode;
         if let Some(r) = line["charts/validation_objective_vs_hpa"].as_f64() {
             last_validation = Some(r);
         }
@@ -578,10 +615,12 @@ pub fn run(args: Args) -> Result<()> {
             _ => String::new(),
         };
         let msg = format!(
-            "SPS {:.0}  episode ${}  SLO {}{val}",
+            "SPS {:.0}  {}{val}",
             s.sps,
-            cost.map_or("–".into(), |c| format!("{c:.2}")),
-            slo.map_or("–".into(), |c| format!("{c:.2} %")),
+            match (cost, slo) {
+                (Some(c), Some(a)) => format!("last episode ${c:.2}, SLO {a:.2} %"),
+                _ => "no episode finished yet".into(),
+            },
         );
         pb.set_position(s.iteration);
         pb.set_message(msg.clone());
@@ -636,6 +675,8 @@ pub fn run(args: Args) -> Result<()> {
             out.display(),
             dir.display()
         );
+        // Everything is on disk; exit as an interrupted command does (128 + SIGINT).
+        std::process::exit(130);
     } else {
         eprintln!(
             "done: {} steps, {} iterations; model {}",

@@ -20,8 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "LAW")]
     pub baseline: String,
 
-    /// Comma-separated scenario ids, paths or globs.
-    #[arg(long, value_name = "LIST")]
+    /// Comma-separated scenario ids, paths or globs (`--scenario` is accepted too).
+    #[arg(long = "scenarios", alias = "scenario", value_name = "LIST")]
     pub scenario: String,
 
     /// Knob values to try, comma-separated [default: the law's grid; static bisects every N].

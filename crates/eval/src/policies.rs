@@ -81,7 +81,7 @@ pub enum PolicyError {
     },
     /// A tuned file without an entry for this scenario.
     #[error(
-        "{path} has no tuned setting for scenario {scenario}; run `rlscale tune --baseline {law} --scenario {scenario}`"
+        "{path} has no tuned setting for scenario {scenario}; run `rlscale tune --baseline {law} --scenarios {scenario}`"
     )]
     NotTuned {
         /// The file.
