@@ -3,7 +3,8 @@
 //! - [`timeline`]: arrival rate over an episode (top panel) and each policy's replica count as
 //!   step lines with the "needed" replicas as a dashed grey line (bottom panel).
 //! - [`cost_vs_slo`]: GPU cost against SLO attainment, one colour and marker per policy, with
-//!   the SLO target as a dashed horizontal line.
+//!   the SLO target as a dashed horizontal line, and error bars (± one standard deviation over
+//!   seeds around the mean) per policy and scenario with two or more seeds.
 //!
 //! Text is drawn with DejaVu Sans, embedded in the binary (`assets/DejaVuSans.ttf`, licence in
 //! `assets/LICENSE-DejaVu.txt`) and registered with plotters' `ab_glyph` font table, so the
@@ -13,7 +14,8 @@
 //! Colours: policies get colours from a fixed palette of 12 in the order in which they first
 //! appear in the input (`series` for [`timeline`], `points` for [`cost_vs_slo`]); pass the
 //! policies in the same order to both functions and each policy keeps its colour across plots.
-//! Past 12 policies the colours repeat, with a different marker in the scatter.
+//! Past 12 policies the colours repeat with another line style (dashed, then dotted) in the
+//! timeline and another marker in the scatter, so no two policies look alike up to 36.
 //!
 //! Long series are decimated before drawing (at most 2 000 points per series,
 //! keeping each bucket's first, minimum, maximum and last sample), so an 80 000-sample episode
@@ -73,6 +75,10 @@ pub struct ScatterPoint {
     pub cost_usd: f64,
     /// SLO attainment in percent (0–100), like the simulator's `slo_attainment_pct`.
     pub slo_attainment: f64,
+    /// When the point is a mean over seeds: the standard deviations of the cost and of the
+    /// attainment, drawn as error bars. Points without it that share a policy and a scenario get
+    /// their bars from their own spread.
+    pub spread: Option<(f64, f64)>,
 }
 
 /// Errors: which file could not be written and why.
@@ -340,6 +346,17 @@ fn colour(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
+/// Line style of the series at `index`: solid for the first round of the palette, then dashed,
+/// then dotted, so that two series never share both colour and style (up to 36 of them).
+/// `None` is solid; `Some((dash, gap))` in pixels.
+fn dash(index: usize) -> Option<(u32, u32)> {
+    match (index / PALETTE.len()) % 3 {
+        0 => None,
+        1 => Some((9, 5)),
+        _ => Some((2, 4)),
+    }
+}
+
 /// Marker shape of the policy at `index`: cycles through the shapes, shifted after each full
 /// round of the palette so that policies sharing a colour get different markers.
 fn marker_kind(index: usize) -> usize {
@@ -518,7 +535,8 @@ fn font(size: f64) -> TextStyle<'static> {
 
 /// What a legend entry shows beside its text.
 enum Swatch {
-    Line(RGBColor),
+    /// A policy's line: its colour and [`dash`].
+    Styled(RGBColor, Option<(u32, u32)>),
     Dashed(RGBColor),
     Marker(usize, RGBColor),
 }
@@ -552,9 +570,17 @@ where
     for (i, (text, swatch)) in entries.iter().enumerate() {
         let y = y0 + row * i as i32;
         match swatch {
-            Swatch::Line(c) => {
+            Swatch::Styled(c, None) => {
                 area.draw(&PathElement::new(
                     vec![(x0, y), (x0 + 32, y)],
+                    c.stroke_width(3),
+                ))?;
+            }
+            Swatch::Styled(c, Some((size, gap))) => {
+                area.draw(&DashedPathElement::new(
+                    vec![(x0, y), (x0 + 32, y)],
+                    *size,
+                    *gap,
                     c.stroke_width(3),
                 ))?;
             }
@@ -657,7 +683,12 @@ impl Figure for Timeline<'_> {
             .policies
             .iter()
             .enumerate()
-            .map(|(i, p)| (truncate(p, LEGEND_MAX_CHARS), Swatch::Line(colour(i))))
+            .map(|(i, p)| {
+                (
+                    truncate(p, LEGEND_MAX_CHARS),
+                    Swatch::Styled(colour(i), dash(i)),
+                )
+            })
             .collect();
         legend.push((
             "needed (arrivals / capacity)".to_string(),
@@ -735,10 +766,20 @@ impl Figure for Timeline<'_> {
             ))?;
         }
         for (pts, idx) in &self.replicas {
-            chart.draw_series(LineSeries::new(
-                pts.iter().copied(),
-                colour(*idx).stroke_width(2),
-            ))?;
+            let style = colour(*idx).stroke_width(2);
+            match dash(*idx) {
+                None => {
+                    chart.draw_series(LineSeries::new(pts.iter().copied(), style))?;
+                }
+                Some((size, gap)) => {
+                    chart.draw_series(DashedLineSeries::new(
+                        pts.iter().copied(),
+                        size,
+                        gap,
+                        style,
+                    ))?;
+                }
+            }
         }
 
         draw_legend(&legend_area, &legend)?;
@@ -755,7 +796,71 @@ struct Scatter<'a> {
     policies: Vec<&'a str>,
     /// Drawable points: cost, attainment, policy index.
     points: Vec<(f64, f64, usize)>,
+    /// Per policy and scenario with two or more points: policy index, mean and sd of the cost,
+    /// mean and sd of the attainment (the error bars).
+    bars: Vec<ErrorBar>,
     log_x: bool,
+}
+
+/// One policy's spread over seeds on one scenario.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ErrorBar {
+    idx: usize,
+    cost: (f64, f64),
+    slo: (f64, f64),
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+/// The error bars of `points`: one per point that carries its spread, and one per policy and
+/// scenario with at least two finite points that do not.
+fn error_bars(points: &[ScatterPoint], policies: &[&str]) -> Vec<ErrorBar> {
+    let mut bars = Vec::new();
+    // (policy index, scenario) → its (cost, attainment) points.
+    type Groups<'a> = Vec<((usize, &'a str), Vec<(f64, f64)>)>;
+    let mut groups: Groups = Vec::new();
+    for p in points
+        .iter()
+        .filter(|p| p.cost_usd.is_finite() && p.slo_attainment.is_finite())
+    {
+        let idx = policies.iter().position(|q| *q == p.policy).unwrap_or(0);
+        if let Some((cost_sd, slo_sd)) = p.spread {
+            if cost_sd.is_finite() && slo_sd.is_finite() {
+                bars.push(ErrorBar {
+                    idx,
+                    cost: (p.cost_usd, cost_sd),
+                    slo: (p.slo_attainment, slo_sd),
+                });
+            }
+            continue;
+        }
+        let key = (idx, p.scenario.as_str());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push((p.cost_usd, p.slo_attainment)),
+            None => groups.push((key, vec![(p.cost_usd, p.slo_attainment)])),
+        }
+    }
+    bars.extend(
+        groups
+            .into_iter()
+            .filter(|(_, v)| v.len() >= 2)
+            .map(|((idx, _), v)| {
+                let c: Vec<f64> = v.iter().map(|p| p.0).collect();
+                let a: Vec<f64> = v.iter().map(|p| p.1).collect();
+                ErrorBar {
+                    idx,
+                    cost: mean_sd(&c),
+                    slo: mean_sd(&a),
+                }
+            }),
+    );
+    bars
 }
 
 impl<'a> Scatter<'a> {
@@ -774,11 +879,13 @@ impl<'a> Scatter<'a> {
         if log_x {
             pts.retain(|p| p.0 > 0.0);
         }
+        let bars = error_bars(points, &policies);
         Self {
             title,
             target,
             policies,
             points: pts,
+            bars,
             log_x,
         }
     }
@@ -819,7 +926,31 @@ impl Figure for Scatter<'_> {
         // x: the cost, or its log10 on a log axis, with ticks chosen here.
         let fwd = |c: f64| if self.log_x { c.log10() } else { c };
         let inv = |u: f64| if self.log_x { 10f64.powf(u) } else { u };
-        let costs = finite_range(self.points.iter().map(|p| &p.0));
+        // The axes hold the error bars too.
+        let bar_costs: Vec<f64> = self
+            .bars
+            .iter()
+            .flat_map(|b| {
+                let lo = b.cost.0 - b.cost.1;
+                [
+                    if self.log_x {
+                        lo.max(b.cost.0 * 0.01)
+                    } else {
+                        lo
+                    },
+                    b.cost.0 + b.cost.1,
+                ]
+            })
+            .collect();
+        let bar_slos: Vec<f64> = self
+            .bars
+            .iter()
+            .flat_map(|b| [b.slo.0 - b.slo.1, b.slo.0 + b.slo.1])
+            .collect();
+        let costs = merge(
+            finite_range(self.points.iter().map(|p| &p.0)),
+            finite_range(bar_costs.iter()),
+        );
         let (c0, c1) = costs.unwrap_or((0.0, 1.0));
         let (u0, u1) = {
             let (u0, u1) = (fwd(c0), fwd(c1));
@@ -863,7 +994,10 @@ impl Figure for Scatter<'_> {
 
         // y: attainment %, including the target.
         // Without points, 0-100 % (and the target): the "no data" note stays clear of the line.
-        let ys = match finite_range(self.points.iter().map(|p| &p.1)) {
+        let ys = match merge(
+            finite_range(self.points.iter().map(|p| &p.1)),
+            finite_range(bar_slos.iter()),
+        ) {
             None => Some((0.0, 100.0)),
             some => some,
         };
@@ -914,6 +1048,31 @@ impl Figure for Scatter<'_> {
             no_data_note(&chart.plotting_area().strip_coord_spec())?;
         }
         let plotting = chart.plotting_area();
+        // Error bars first (± one sd over seeds around the mean, per policy and scenario), so the
+        // seeds' markers stay on top.
+        for b in &self.bars {
+            let style = colour(b.idx).stroke_width(2);
+            let (cm, cs) = b.cost;
+            let (am, asd) = b.slo;
+            let lo = if self.log_x {
+                (cm - cs).max(cm * 0.01)
+            } else {
+                cm - cs
+            };
+            let cap = (u1 - u0) * 0.006;
+            let acap = (y1 - y0) * 0.012;
+            let segments = [
+                [(fwd(lo), am), (fwd(cm + cs), am)],
+                [(fwd(cm), am - asd), (fwd(cm), am + asd)],
+                [(fwd(lo), am - acap), (fwd(lo), am + acap)],
+                [(fwd(cm + cs), am - acap), (fwd(cm + cs), am + acap)],
+                [(fwd(cm) - cap, am - asd), (fwd(cm) + cap, am - asd)],
+                [(fwd(cm) - cap, am + asd), (fwd(cm) + cap, am + asd)],
+            ];
+            for seg in segments {
+                plotting.draw(&PathElement::new(seg.to_vec(), style))?;
+            }
+        }
         for &(c, a, idx) in &self.points {
             plotting.draw(&marker::<DB, _>(marker_kind(idx), (fwd(c), a), colour(idx)))?;
         }
@@ -978,6 +1137,49 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn no_two_series_share_colour_and_style() {
+        let looks: Vec<(RGBColor, Option<(u32, u32)>)> =
+            (0..36).map(|i| (colour(i), dash(i))).collect();
+        for i in 0..looks.len() {
+            for j in i + 1..looks.len() {
+                assert_ne!(looks[i], looks[j], "series {i} and {j}");
+            }
+        }
+        // The report's 15-policy timeline: the 13th (index 12) is blue like the first, dashed.
+        assert_eq!(colour(12), colour(0));
+        assert_eq!((dash(0), dash(12).is_some()), (None, true));
+    }
+
+    #[test]
+    fn error_bars_are_per_policy_and_scenario() {
+        let p = |policy: &str, scenario: &str, cost: f64, slo: f64| ScatterPoint {
+            policy: policy.into(),
+            scenario: scenario.into(),
+            cost_usd: cost,
+            slo_attainment: slo,
+            spread: None,
+        };
+        let points = [
+            p("hpa", "a", 10.0, 99.0),
+            p("hpa", "a", 14.0, 97.0),
+            p("hpa", "b", 5.0, 90.0),
+            p("model", "a", 8.0, 99.5),
+            p("model", "a", 8.0, 99.5),
+            p("model", "a", f64::NAN, 99.5),
+        ];
+        let bars = error_bars(&points, &["hpa", "model"]);
+        assert_eq!(bars.len(), 2, "one seed on hpa/b: no bar");
+        assert_eq!(bars[0].idx, 0);
+        assert_eq!(bars[0].cost.0, 12.0);
+        assert!((bars[0].cost.1 - 8f64.sqrt()).abs() < 1e-12);
+        assert_eq!(bars[0].slo, (98.0, 2f64.sqrt()));
+        assert_eq!(
+            (bars[1].idx, bars[1].cost, bars[1].slo),
+            (1, (8.0, 0.0), (99.5, 0.0))
+        );
+    }
+
     const POLICIES: [&str; 3] = ["hpa", "kpa-tuned", "rl-ppo"];
 
     fn demo_series(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<ReplicaSeries>) {
@@ -1008,6 +1210,7 @@ mod tests {
                     scenario: format!("s{s}"),
                     cost_usd: 100.0 + 40.0 * k as f64 + 10.0 * s as f64,
                     slo_attainment: 97.0 + k as f64,
+                    spread: None,
                 });
             }
         }
@@ -1050,6 +1253,7 @@ mod tests {
             scenario: "s".into(),
             cost_usd: cost,
             slo_attainment: 99.0,
+            spread: None,
         };
         let wide = [mk(10.0), mk(250.0)];
         let narrow = [mk(10.0), mk(150.0)];
@@ -1293,6 +1497,7 @@ mod tests {
                     scenario: sc.to_string(),
                     cost_usd: cost,
                     slo_attainment: slo,
+                    spread: None,
                 });
             }
         }

@@ -312,6 +312,7 @@ pub fn plots(m: &MatrixResult, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
                 scenario: r.scenario.clone(),
                 cost_usd: r.cost_usd.mean,
                 slo_attainment: r.slo_attainment_pct.mean,
+                spread: Some((r.cost_usd.sd, r.slo_attainment_pct.sd)),
             })
             .collect();
         let target = rows
@@ -320,7 +321,7 @@ pub fn plots(m: &MatrixResult, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
             .map_or(99.0, |r| r.slo_target_pct);
         written.extend(plot::cost_vs_slo(
             &dir.join(format!("{scenario}-cost-vs-slo")),
-            &format!("{scenario}: GPU cost vs SLO attainment (mean over seeds)"),
+            &format!("{scenario}: GPU cost vs SLO attainment (mean ± sd over seeds)"),
             &points,
             target,
         )?);

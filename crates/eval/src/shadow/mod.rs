@@ -737,6 +737,7 @@ fn draw(o: &ObjectReport, staging: &Path) -> Result<Vec<PathBuf>, ShadowError> {
                 scenario: r.scenario.clone(),
                 cost_usd: run.summary.cost_usd,
                 slo_attainment: run.summary.slo_attainment_pct,
+                spread: None,
             })
             .collect();
         let target = r.rows.first().map_or(99.0, |row| row.slo_target_pct);
