@@ -1622,3 +1622,30 @@ fn evaluate_warns_when_a_tuned_value_was_infeasible_where_it_was_fitted() {
     assert_eq!(md, stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's `decide` example is what the command prints on the shipped example file.
+#[test]
+fn the_readme_decide_example_is_true() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let cmd =
+        "$ rlscale decide --model models/default.json --snapshot tests/data/snapshots.jsonl\n";
+    let start = readme
+        .find(cmd)
+        .expect("the README shows the decide example")
+        + cmd.len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let out = rlscale(&[
+        "decide",
+        "--model",
+        &repo.join("models/default.json").display().to_string(),
+        "--snapshot",
+        &repo
+            .join("tests/data/snapshots.jsonl")
+            .display()
+            .to_string(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, block, "update the README's decide example");
+}

@@ -927,3 +927,91 @@ fn the_image_ships_the_model_the_example_points_at() {
         assert!(ignore.lines().any(|l| l.trim() == p), ".dockerignore: {p}");
     }
 }
+
+/// `deploy/shadow-log-pvc/`: the overlay that keeps the decision log on a PersistentVolumeClaim. Its
+/// patch, merged as kustomize merges it (strategic merge by the container's and the volume's names),
+/// gives a Deployment whose decision-log volume is the overlay's claim, whose flags are the base's
+/// but for a per-pod log file, and whose binary accepts those flags.
+#[test]
+fn the_shadow_log_overlay_puts_the_decision_log_on_a_claim() {
+    let dir = deploy().join("shadow-log-pvc");
+    let k = yaml_docs(&dir.join("kustomization.yaml")).remove(0);
+    assert_eq!(k["kind"], "Kustomization");
+    assert_eq!(strings(&k["resources"]), ["../", "pvc.yaml"]);
+    assert_eq!(k["patches"][0]["path"], "deployment-patch.yaml");
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            ["kustomization.yaml", "pvc.yaml", "deployment-patch.yaml"].contains(&name.as_str()),
+            "deploy/shadow-log-pvc/{name} is not in the kustomization"
+        );
+    }
+
+    let base = one("deployment.yaml", "Deployment");
+    let patch = yaml_docs(&dir.join("deployment-patch.yaml")).remove(0);
+    let pvc = yaml_docs(&dir.join("pvc.yaml")).remove(0);
+    assert_eq!(pvc["kind"], "PersistentVolumeClaim");
+    assert_eq!(pvc["metadata"]["namespace"], base["metadata"]["namespace"]);
+    assert!(pvc["spec"]["resources"]["requests"]["storage"].is_string());
+    // The patch finds its target.
+    assert_eq!(patch["kind"], base["kind"]);
+    assert_eq!(patch["metadata"]["name"], base["metadata"]["name"]);
+    assert_eq!(
+        patch["metadata"]["namespace"],
+        base["metadata"]["namespace"]
+    );
+    let (bpod, ppod) = (
+        &base["spec"]["template"]["spec"],
+        &patch["spec"]["template"]["spec"],
+    );
+    let bc = &bpod["containers"][0];
+    let pc = &ppod["containers"][0];
+    assert_eq!(pc["name"], bc["name"]);
+    // The volume the base mounts at /var/log/rlscale becomes the claim (emptyDir deleted).
+    let mount = bc["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/var/log/rlscale")
+        .unwrap();
+    let pv = &ppod["volumes"][0];
+    assert_eq!(pv["name"], mount["name"]);
+    assert!(pv["emptyDir"].is_null() && pv.as_object().unwrap().contains_key("emptyDir"));
+    assert_eq!(
+        pv["persistentVolumeClaim"]["claimName"],
+        pvc["metadata"]["name"]
+    );
+    // The flags: the base's, with the log file named after the pod (an env var of the container).
+    let (bargs, pargs) = (strings(&bc["args"]), strings(&pc["args"]));
+    assert_eq!(bargs.len(), pargs.len());
+    for (b, p) in bargs.iter().zip(&pargs) {
+        if b.ends_with(".jsonl") {
+            assert_eq!(p, "/var/log/rlscale/$(POD_NAME).jsonl");
+        } else {
+            assert_eq!(b, p);
+        }
+    }
+    assert!(
+        bc["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "POD_NAME"),
+        "$(POD_NAME) needs the env var"
+    );
+    // The binary accepts them, the kubelet's expansion done.
+    let mut args: Vec<String> = vec!["controller".into()];
+    args.extend(
+        pargs
+            .iter()
+            .map(|a| a.replace("$(POD_NAME)", "rlscale-controller-0")),
+    );
+    args.extend(["--kubeconfig".into(), "/nonexistent/kubeconfig".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = crate::util::rlscale(&argv);
+    let (_, stderr) = crate::util::text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("/nonexistent/kubeconfig"),
+        "the overlay's flags: {stderr}"
+    );
+}
