@@ -1,5 +1,5 @@
-//! AIBrix's APA PodAutoscaler strategy (`../shared/peers/AUTOSCALERS.md` §5.2, `APA` and `cooldown`),
-//! with the defaults of §5.1.
+//! AIBrix's APA PodAutoscaler strategy (`docs/peers.md` §5.2, `APA` and `cooldown`), with the
+//! defaults of §5.1.
 //!
 //! One call of [`Apa::decide`] is one controller resync:
 //! * `cur` is the law's last decision (`scale.spec.replicas`), initially the snapshot's ready + starting

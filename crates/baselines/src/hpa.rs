@@ -1,4 +1,4 @@
-//! Kubernetes HorizontalPodAutoscaler autoscaling/v2 (`../shared/peers/AUTOSCALERS.md` §1).
+//! Kubernetes HorizontalPodAutoscaler autoscaling/v2 (`docs/peers.md` §1).
 //!
 //! [`Hpa::reconcile`] is one `reconcileAutoscaler` of kube-controller-manager for one HPA object:
 //!

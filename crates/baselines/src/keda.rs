@@ -1,4 +1,4 @@
-//! KEDA ScaledObject with one Prometheus trigger, and the HPA it generates (`AUTOSCALERS.md` §2).
+//! KEDA ScaledObject with one Prometheus trigger, and the HPA it generates (`docs/peers.md` §2).
 //!
 //! Two controllers write the target's `spec.replicas`, and this law runs both (§2.1, §10):
 //!

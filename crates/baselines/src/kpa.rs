@@ -1,5 +1,5 @@
-//! Knative Serving's KPA (`../shared/peers/AUTOSCALERS.md` §3): the decider step of §3.3 and the
-//! scaler of §3.4 (bounds, scale to zero), with the defaults of §3.1.
+//! Knative Serving's KPA (`docs/peers.md` §3): the decider step of §3.3 and the scaler of §3.4
+//! (bounds, scale to zero), with the defaults of §3.1.
 //!
 //! One call of [`Kpa::decide`] is one decider tick followed by one scaler pass:
 //! * the signal ([`KpaConfig::signal`], in-flight requests by default) is read as a revision **total**

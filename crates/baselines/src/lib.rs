@@ -1,10 +1,11 @@
 //! The autoscalers users run today, as [`Policy`] implementations on rlscale's [`MetricsSnapshot`].
 //!
 //! One file per control law (mini-redis `src/cmd/mod.rs` layout) and one enum, [`Baseline`], that
-//! delegates `decide`. Each law follows `../shared/peers/AUTOSCALERS.md` (the source-grounded spec of
-//! the Kubernetes HPA, KEDA, Knative KPA, Ray Serve and AIBrix), with the defaults stated there:
+//! delegates `decide`. Each law follows `docs/peers.md` (the upstream algorithms of the Kubernetes
+//! HPA, KEDA, Knative KPA, Ray Serve and AIBrix, with their public sources), with the defaults
+//! stated there:
 //!
-//! | law | file | spec section |
+//! | law | file | section of `docs/peers.md` |
 //! |---|---|---|
 //! | Kubernetes HPA autoscaling/v2 | [`hpa`] | §1 |
 //! | KEDA ScaledObject + Prometheus trigger | [`keda`] | §2 |

@@ -1,4 +1,4 @@
-//! Ray Serve's default autoscaling policy (`../shared/peers/AUTOSCALERS.md` §4):
+//! Ray Serve's default autoscaling policy (`docs/peers.md` §4):
 //! `replica_queue_length_autoscaling_policy` wrapped by `_apply_autoscaling_config` (§4.2), with the
 //! defaults of §4.1.
 //!
