@@ -6,6 +6,7 @@ mod util;
 mod bench_controller;
 mod cli;
 mod conformance;
+mod dev_cluster;
 mod e2e;
 mod faults;
 mod golden;

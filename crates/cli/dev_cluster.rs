@@ -3,8 +3,16 @@
 //! It starts the in-repo test API server (`rlscale-testenv`), creates the RLAutoscaler CRD, a
 //! Deployment and an RLAutoscaler for it, then runs three processes: `rlscale fake-server` (the
 //! simulator playing the Deployment's vLLM pods), a real Prometheus scraping it, and `rlscale
-//! controller`. It prints one line per second (replicas wanted and ready, queue, the last decision)
-//! until Ctrl-C, or for `--for` seconds.
+//! controller`. It prints one line per second (the arrival rate, the replicas it needs at the
+//! declared capacity, ours, the HPA's in Shadow mode, the Deployment's replicas wanted and ready, the
+//! queue and the last decision) until Ctrl-C, or for `--for`.
+//!
+//! In Shadow mode there is an HPA to shadow: dev-cluster creates one for the Deployment (the Pods
+//! metric `vllm:num_requests_running` at an average of 32, rlscale's HPA law's default) and plays its
+//! controller, as kube-controller-manager would in a cluster: each second it takes the recommendation
+//! of rlscale's HPA law on the same metrics (the RLAutoscaler's `status.hpaRecomputedReplicas`),
+//! writes it to the HPA's `status.desiredReplicas` and scales the Deployment to it. The HPA in the
+//! decision log therefore lags the recomputed one by up to a second.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,9 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use rlscale_controller::RLAutoscaler;
 use rlscale_sim::{Overrides, Scenario};
 use rlscale_testenv::TestApiServer;
@@ -216,6 +225,23 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
         &rlscale_controller::controller::resource(),
     );
     rlas.create(&PostParams::default(), &rla).await?;
+    let shadow = args.mode == "Shadow";
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "default");
+    if shadow {
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": scenario.file.replicas.min.max(1),
+                "maxReplicas": scenario.file.replicas.max,
+                "metrics": [{"type": "Pods", "pods": {
+                    "metric": {"name": "vllm:num_requests_running"},
+                    "target": {"type": "AverageValue", "averageValue": "32"}}}],
+            },
+        }))?;
+        hpas.create(&PostParams::default(), &hpa).await?;
+    }
 
     println!(
         "dev-cluster is up ({} mode, scenario {}, {}x time):",
@@ -235,10 +261,12 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
     );
     println!("  decisions    {}", decisions.display());
     println!("Ctrl-C stops everything.\n");
-    println!(
-        "{:>6}  {:>7}  {:>5}  {:>8}  last decision",
-        "wall s", "wanted", "ready", "queue"
-    );
+    if shadow {
+        println!(
+            "In Shadow mode dev-cluster plays the HPA `web`: each second it writes rlscale's HPA law's recommendation to the HPA's status and scales the Deployment to it.\n"
+        );
+    }
+    println!("{}", live_header());
     let start = Instant::now();
     let prom = rlscale_controller::prom::Prometheus::new(
         reqwest::Client::new(),
@@ -247,6 +275,7 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
     );
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
+    let mut decided = false;
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -258,41 +287,124 @@ async fn go(envs: &Path, scenario: Scenario, model: PathBuf, args: Args) -> anyh
         let d = deployments.get("web").await?;
         let wanted = d.spec.and_then(|s| s.replicas).unwrap_or(0);
         let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
-        let queue = prom
-            .query("sum(vllm:num_requests_waiting)")
-            .await
-            .ok()
-            .flatten();
-        let last = rlas
-            .get("web")
-            .await?
-            .data
-            .pointer("/status/lastDecision")
-            .map(|v| {
-                format!(
-                    "{} ({}, {})",
-                    v["replicas"],
-                    v["source"].as_str().unwrap_or(""),
-                    v["reason"].as_str().unwrap_or("")
-                )
-            })
-            .unwrap_or_else(|| "–".into());
+        let query = |q: &'static str| {
+            let prom = &prom;
+            async move { prom.query(q).await.ok().flatten() }
+        };
+        let queue = query("sum(vllm:num_requests_waiting)").await;
+        let arrivals = query("sum(rate(vllm:request_success_total[1m]))").await;
+        let status = rlas.get("web").await?.data.get("status").cloned();
+        let status = status.unwrap_or(serde_json::Value::Null);
+        let last = &status["lastDecision"];
+        let ours = last["replicas"].as_u64();
+        let (source, reason) = (
+            last["source"].as_str().unwrap_or(""),
+            last["reason"].as_str().unwrap_or(""),
+        );
+        // Until Prometheus has a rate, the controller's inputs are missing and it holds on its
+        // fallback: that is the warm-up, not a fault.
+        if source == "model" || (source == "guardrail" && reason != "invalid_input") {
+            decided = true;
+        }
+        let note = if last.is_null() {
+            "–".to_string()
+        } else if !decided && reason == "invalid_input" {
+            "warming up (Prometheus has no rates yet)".to_string()
+        } else {
+            format!("{source}, {reason}")
+        };
+        let mut hpa = None;
+        if shadow && let Some(rec) = status["hpaRecomputedReplicas"].as_u64() {
+            // Play the HPA controller: its status, then the Deployment's scale.
+            let st = json!({"status": {"currentReplicas": wanted, "desiredReplicas": rec}});
+            hpas.patch_status("web", &PatchParams::default(), &Patch::Merge(&st))
+                .await?;
+            if rec != u64::from(wanted.max(0) as u32) {
+                let scale = json!({"spec": {"replicas": rec}});
+                deployments
+                    .patch_scale("web", &PatchParams::default(), &Patch::Merge(&scale))
+                    .await?;
+            }
+            hpa = Some(rec);
+        }
         println!(
-            "{:>6.0}  {:>7}  {:>5}  {:>8}  {last}",
-            start.elapsed().as_secs_f64(),
-            wanted,
-            ready,
-            queue
-                .map(|q| format!("{q:.0}"))
-                .unwrap_or_else(|| "–".into())
+            "{}",
+            live_line(&LiveLine {
+                wall_s: start.elapsed().as_secs_f64(),
+                arrivals,
+                needed: arrivals.map(|a| (a / p.capacity_rps).ceil()),
+                ours,
+                hpa,
+                wanted,
+                ready,
+                queue,
+                note,
+            })
         );
     }
     api.shutdown().await;
     Ok(())
 }
 
+/// One line of the live view.
+struct LiveLine {
+    wall_s: f64,
+    arrivals: Option<f64>,
+    needed: Option<f64>,
+    ours: Option<u64>,
+    hpa: Option<u64>,
+    wanted: i32,
+    ready: i32,
+    queue: Option<f64>,
+    note: String,
+}
+
+fn live_header() -> String {
+    format!(
+        "{:>6}  {:>9}  {:>6}  {:>4}  {:>4}  {:>6}  {:>5}  {:>6}  last decision",
+        "wall s", "arrivals", "needed", "ours", "HPA", "wanted", "ready", "queue"
+    )
+}
+
+fn live_line(l: &LiveLine) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
+    format!(
+        "{:>6.0}  {:>9}  {:>6}  {:>4}  {:>4}  {:>6}  {:>5}  {:>6}  {}",
+        l.wall_s,
+        opt(l.arrivals.map(|a| format!("{a:.1}/s"))),
+        opt(l.needed.map(|n| format!("{n:.0}"))),
+        opt(l.ours.map(|n| n.to_string())),
+        opt(l.hpa.map(|n| n.to_string())),
+        l.wanted,
+        l.ready,
+        opt(l.queue.map(|q| format!("{q:.0}"))),
+        l.note
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_live_line_lines_up_with_its_header() {
+        let h = super::live_header();
+        let l = super::live_line(&super::LiveLine {
+            wall_s: 12.0,
+            arrivals: Some(41.25),
+            needed: Some(14.0),
+            ours: Some(28),
+            hpa: None,
+            wanted: 20,
+            ready: 18,
+            queue: Some(3.0),
+            note: "model, scale_up".into(),
+        });
+        assert_eq!(
+            l,
+            "    12     41.2/s      14    28     –      20     18       3  model, scale_up"
+        );
+        assert_eq!(h.find("last decision"), l.find("model"));
+    }
+
     #[test]
     fn the_mode_is_read_in_any_case() {
         assert_eq!(super::parse_mode("shadow").unwrap(), "Shadow");
