@@ -19,6 +19,10 @@ use crate::config::{ArrivalSpec, Arrivals, Interpolation};
 /// Length of the constant-rate steps used for smooth rate functions, seconds.
 const SMOOTH_STEP_S: f64 = 1.0;
 
+/// How far past the episode's start an arrival can matter, seconds: ten years, beyond any run
+/// (`MAX_EPISODE_STEPS` steps of up to 150 s). Arrivals later than this never come.
+pub const ARRIVAL_HORIZON_S: f64 = 10.0 * 365.0 * 86_400.0;
+
 /// A rate process reduced to piecewise-constant segments.
 #[derive(Debug, Clone)]
 pub struct RateProcess {
@@ -259,6 +263,8 @@ pub struct ArrivalStream {
     t: f64,
     seg_end: f64,
     rate: f64,
+    /// An upper bound of `rate` over the whole process (the multiplier applied), for the horizon.
+    peak: f64,
 }
 
 impl ArrivalStream {
@@ -292,6 +298,7 @@ impl ArrivalStream {
             t: offset_s,
             seg_end,
             rate: rate * multiplier,
+            peak: arrivals.peak_rps() * multiplier,
         }
     }
 
@@ -307,6 +314,7 @@ impl ArrivalStream {
             t: 0.0,
             seg_end: f64::INFINITY,
             rate,
+            peak: rate,
         }
     }
 
@@ -334,6 +342,16 @@ impl ArrivalStream {
         // time at the generators' segment lengths) means the process has stopped.
         let mut empty = 0u32;
         loop {
+            // A process scaled almost to nothing (`--rate-scale 1e-12`) puts its next arrival
+            // thousands of years away, through ~1e11 one-second segments (found by
+            // tests/fuzz_loaders.rs). No rate exceeds the peak, so the arrival comes no sooner than
+            // `e / peak` from now (twice the peak, for slack): past the horizon no run needs it.
+            if self.t - self.offset_s + e / (2.0 * self.peak) > ARRIVAL_HORIZON_S
+                || self.t - self.offset_s > ARRIVAL_HORIZON_S
+            {
+                self.t = f64::INFINITY;
+                return f64::INFINITY;
+            }
             let room = (self.seg_end - self.t) * self.rate;
             if e < room {
                 self.t += e / self.rate;

@@ -606,6 +606,11 @@ pub enum Arrivals {
 /// most about this rate times the client timeout (a few hundred MB at the profiles' timeouts).
 pub const MAX_ARRIVAL_RPS: f64 = 10_000.0;
 
+/// The longest episode a scenario or `--steps` may ask for, control steps: a year of 15-second steps.
+/// With [`MAX_ARRIVAL_RPS`] this bounds the work one run may create; a longer run is refused at load
+/// (`--steps 18446744073709551615` used to start a run that would never end).
+pub const MAX_EPISODE_STEPS: u64 = 365 * 24 * 240;
+
 impl Arrivals {
     /// The highest rate the process can reach, requests/s, before the scenario's `--rate-scale`.
     pub fn peak_rps(&self) -> f64 {
@@ -850,8 +855,21 @@ impl Scenario {
                 "the simulator is deterministic per seed",
             ));
         }
+        let steps_field = if overrides.max_episode_steps.is_some() {
+            "--steps"
+        } else {
+            "max_episode_steps"
+        };
         if file.max_episode_steps == 0 {
-            return Err(Error::invalid(path, "max_episode_steps", 0, "must be >= 1"));
+            return Err(Error::invalid(path, steps_field, 0, "must be >= 1"));
+        }
+        if file.max_episode_steps > MAX_EPISODE_STEPS {
+            return Err(Error::invalid(
+                path,
+                steps_field,
+                file.max_episode_steps,
+                format!("must be at most {MAX_EPISODE_STEPS} (a year of 15-second steps)"),
+            ));
         }
         let ci = file.control_interval_s;
         if !(ci.is_finite() && ci > 0.0) {

@@ -13,6 +13,30 @@ fn path(id: &str) -> PathBuf {
 
 /// `--rate-scale 0` used to spin forever in the arrival stream's walk over zero-rate segments on
 /// diurnal, flash-crowd and trace scenarios. Every kind of process now finishes with no arrivals.
+/// `--rate-scale 1e-12` on a smooth process (one-second segments) used to walk ~1e11 segments for
+/// its first arrival (found by tests/fuzz_loaders.rs): the walk now stops at the horizon.
+#[test]
+fn a_run_scaled_almost_to_nothing_finishes() {
+    for id in [
+        "flash-crowd-8b-l4-v1",
+        "ramp-step-8b-l4-v1",
+        "diurnal-8b-l4-v1",
+    ] {
+        let o = Overrides {
+            rate_scale: Some(1e-12),
+            ..Overrides::default()
+        };
+        let sc = Arc::new(Scenario::load(&path(id), &o).unwrap());
+        let mut env = SimEnv::new(sc);
+        env.reset(Some(1));
+        let mut arrivals = 0;
+        for _ in 0..40 {
+            arrivals += env.step(&Action::Replicas(1)).unwrap().info.arrivals;
+        }
+        assert_eq!(arrivals, 0, "{id}");
+    }
+}
+
 #[test]
 fn a_run_scaled_to_no_arrivals_finishes() {
     for id in [
