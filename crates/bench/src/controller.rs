@@ -114,8 +114,9 @@ pub struct ControllerArgs {
     #[arg(long = "for", default_value = "2m", value_parser = parse_duration, value_name = "DURATION", requires = "controller")]
     pub duration: Duration,
 
-    /// With --controller: `spec.interval` of every RLAutoscaler, seconds.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=3600), requires = "controller")]
+    /// With --controller: `spec.interval` of every RLAutoscaler, whole seconds from 1 to 3600 (`15`,
+    /// `15s`, `1m`).
+    #[arg(long, default_value = "15", value_parser = parse_interval, value_name = "DURATION", requires = "controller")]
     pub interval: u32,
 
     /// With --controller --mode shadow: set `spec.hpaRef` (the controller then gets its HPA by name
@@ -157,14 +158,28 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "FILE", requires = "controller")]
     pub out: Option<PathBuf>,
 
-    /// With --controller: give up when the warm-up (two decisions of every object) takes longer, seconds.
+    /// With --controller: give up when the warm-up (two decisions of every object) takes longer
+    /// (`300s`, `5m`).
     #[arg(
         long,
-        default_value_t = 300.0,
-        value_name = "SECONDS",
+        default_value = "5m",
+        value_parser = parse_duration,
+        value_name = "DURATION",
         requires = "controller"
     )]
-    pub warmup_timeout: f64,
+    pub warmup_timeout: Duration,
+}
+
+/// `--interval`: a duration of whole seconds in 1..=3600, as `spec.interval` takes it.
+fn parse_interval(text: &str) -> Result<u32, String> {
+    let d = rlscale_controller::cli::parse_duration(text)?;
+    let s = d.as_secs_f64();
+    if s.fract() != 0.0 || !(1.0..=3600.0).contains(&s) {
+        return Err(format!(
+            "{text:?}: spec.interval is whole seconds from 1 to 3600"
+        ));
+    }
+    Ok(s as u32)
 }
 
 /// A positive duration, in `rlscale controller`'s grammar (`500ms`, `15s`, `2m`, bare seconds).
@@ -1259,10 +1274,10 @@ async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
             first_pass_s = Some(warm_start.elapsed().as_secs_f64());
         }
         controller.check_alive()?;
-        if warm_start.elapsed().as_secs_f64() > args.warmup_timeout {
+        if warm_start.elapsed() > args.warmup_timeout {
             bail!(
                 "after {:.0} s only {} of {n} objects had decided twice; the end of {}:\n{}",
-                args.warmup_timeout,
+                args.warmup_timeout.as_secs_f64(),
                 twice(&decided),
                 controller.log.display(),
                 tail(&controller.log, 5)
@@ -1470,6 +1485,16 @@ async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_interval_is_whole_seconds_written_as_a_duration() {
+        assert_eq!(super::parse_interval("15"), Ok(15));
+        assert_eq!(super::parse_interval("15s"), Ok(15));
+        assert_eq!(super::parse_interval("1m"), Ok(60));
+        for bad in ["1.5s", "0", "2h", "500ms", "x"] {
+            assert!(super::parse_interval(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]
