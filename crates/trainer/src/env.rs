@@ -57,6 +57,9 @@ pub trait TrainEnv: Send {
     fn teacher_action(&self) -> Option<usize> {
         None
     }
+    /// Stop labelling: no teacher from the next episode on (the imitation term has annealed to 0,
+    /// so its plans would be made for nothing).
+    fn drop_teacher(&mut self) {}
     /// Whether [`Transition::cost`] is given, so that a split critic can learn each part.
     fn splits_reward(&self) -> bool {
         false
@@ -177,6 +180,13 @@ impl<E: TrainEnv> VecEnv<E> {
     /// The teacher's action for every env's current state (see [`TrainEnv::teacher_action`]).
     pub fn teacher_actions(&self) -> Vec<Option<usize>> {
         self.slots.iter().map(|s| s.env.teacher_action()).collect()
+    }
+
+    /// Stop every env's teacher (see [`TrainEnv::drop_teacher`]).
+    pub fn drop_teacher(&mut self) {
+        for s in &mut self.slots {
+            s.env.drop_teacher();
+        }
     }
 
     /// The action masks of every env.

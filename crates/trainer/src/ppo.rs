@@ -872,6 +872,10 @@ impl<E: TrainEnv> Ppo<E> {
         // The teacher's action for each stored state, -1 where there is none.
         let bc = cfg.bc_weight(self.iteration);
         let bc_only = self.iteration <= cfg.bc_only_iterations;
+        if bc == 0.0 && cfg.bc_coef > 0.0 {
+            // The imitation term has annealed away: stop paying for the teacher's plans.
+            self.envs.drop_teacher();
+        }
         let mut teacher: Vec<i64> = Vec::with_capacity(if bc > 0.0 { b } else { 0 });
         let mut episodes = Vec::new();
 

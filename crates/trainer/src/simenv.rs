@@ -432,6 +432,10 @@ impl TrainEnv for SimTrainEnv {
         })
     }
 
+    fn drop_teacher(&mut self) {
+        self.teacher = None;
+    }
+
     fn episode_stats(&self) -> Vec<(&'static str, f64)> {
         let Some(t) = self.env.as_ref().and_then(|e| e.totals()) else {
             return Vec::new();

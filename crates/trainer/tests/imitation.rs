@@ -104,3 +104,31 @@ fn a_teacher_needs_a_weight_and_a_weight_a_teacher() {
     };
     assert!(cfg.validate().unwrap_err().contains("bc_coef"));
 }
+
+/// Once the imitation weight has annealed to 0, the envs stop making plans (the planner's are ~20
+/// simulations of each episode): episodes started after that have no plan and no label.
+#[test]
+fn the_teacher_stops_once_the_weight_is_zero() {
+    let cfg = PpoConfig {
+        seed: 5,
+        total_timesteps: 4 * 2 * 128,
+        num_envs: 2,
+        num_steps: 128,
+        num_minibatches: 2,
+        bc_coef: 1.0,
+        // Over a quarter of the 4 iterations: the weight is 0 from the second one on.
+        bc_anneal_frac: 0.25,
+        ..PpoConfig::default()
+    };
+    let envs = (0..2)
+        .map(|_| SimTrainEnv::new(mix()).with_teacher(Some(Teacher::Oracle)))
+        .collect();
+    let mut ppo = Ppo::new(cfg, envs).unwrap();
+    assert!(ppo.iterate().bc_coef > 0.99);
+    assert_eq!(ppo.iterate().bc_coef, 0.0);
+    // Each env is on its third 120-step episode, started in the second iteration (at step 240).
+    for env in ppo.envs().envs() {
+        assert!(env.plan().is_empty(), "a plan after the weight reached 0");
+        assert_eq!(env.teacher_action(), None);
+    }
+}
