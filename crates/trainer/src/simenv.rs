@@ -422,7 +422,10 @@ impl TrainEnv for SimTrainEnv {
     }
 
     fn teacher_action(&self) -> Option<usize> {
-        let want = *self.plan.get(self.steps)?;
+        // Never a label toward zero replicas: a hindsight plan may empty the fleet because it knows
+        // that no request comes before its next scale-up, which no causal policy can know. Imitated,
+        // those zeros emptied the fleet on sparse traffic (5-55 % SLO, docs/model/bar.md).
+        let want = (*self.plan.get(self.steps)?).max(1);
         let snap = self.last.as_ref()?;
         let mask = self.table.mask(&self.space, self.target);
         // The valid action whose target is nearest the plan's; ties to the smallest move.

@@ -132,3 +132,28 @@ fn the_teacher_stops_once_the_weight_is_zero() {
         assert_eq!(env.teacher_action(), None);
     }
 }
+
+/// On scale-to-zero traffic the hindsight plan empties the fleet between bursts; the labels never
+/// lead there (no causal policy can know that no request comes), so followed, they keep a replica.
+#[test]
+fn the_labels_never_empty_the_fleet() {
+    let sparse = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../envs/sparse-8b-l4-v1.toml");
+    let mix: Arc<[MixEntry]> = vec![MixEntry::new(sparse, 480)].into();
+    let mut env = SimTrainEnv::new(mix).with_teacher(Some(Teacher::Oracle));
+    env.reset(11);
+    let zeros = env.plan().iter().filter(|&&r| r == 0).count();
+    assert!(
+        zeros > 0,
+        "the plan keeps a replica throughout: nothing to check"
+    );
+    let mut lowest = u32::MAX;
+    for _ in 0..480 {
+        let a = env.teacher_action().expect("a label at every step");
+        let t = env.step(a);
+        lowest = lowest.min(env.target());
+        if t.truncated {
+            break;
+        }
+    }
+    assert!(lowest >= 1, "the labels led to {lowest} replicas");
+}
