@@ -1485,17 +1485,17 @@ async fn go(n: usize, args: &ControllerArgs, model: &Path) -> Result<Summary> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_interval_is_whole_seconds_written_as_a_duration() {
-        assert_eq!(super::parse_interval("15"), Ok(15));
-        assert_eq!(super::parse_interval("15s"), Ok(15));
-        assert_eq!(super::parse_interval("1m"), Ok(60));
+        assert_eq!(parse_interval("15"), Ok(15));
+        assert_eq!(parse_interval("15s"), Ok(15));
+        assert_eq!(parse_interval("1m"), Ok(60));
         for bad in ["1.5s", "0", "2h", "500ms", "x"] {
-            assert!(super::parse_interval(bad).is_err(), "{bad}");
+            assert!(parse_interval(bad).is_err(), "{bad}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn tracing_timestamps_parse() {

@@ -21,6 +21,13 @@ fn mix() -> Arc<[MixEntry]> {
     .into()
 }
 
+/// `n` envs on [`mix`], each labelled by the heuristic oracle.
+fn taught_envs(n: usize) -> Vec<SimTrainEnv> {
+    (0..n)
+        .map(|_| SimTrainEnv::new(mix()).with_teacher(Some(Teacher::Oracle)))
+        .collect()
+}
+
 /// The teacher's label at each step moves the target toward the episode's hindsight plan: followed
 /// greedily, the labels track the plan within the table's resolution.
 #[test]
@@ -68,10 +75,7 @@ fn behaviour_cloning_learns_the_teachers_actions() {
         bc_only_iterations: 40,
         ..PpoConfig::default()
     };
-    let envs = (0..4)
-        .map(|_| SimTrainEnv::new(mix()).with_teacher(Some(Teacher::Oracle)))
-        .collect();
-    let mut ppo = Ppo::new(cfg, envs).unwrap();
+    let mut ppo = Ppo::new(cfg, taught_envs(4)).unwrap();
     let first = ppo.iterate();
     assert!(first.bc_coef > 0.99, "{}", first.bc_coef);
     let mut last = first.clone();
@@ -120,10 +124,7 @@ fn the_teacher_stops_once_the_weight_is_zero() {
         bc_anneal_frac: 0.25,
         ..PpoConfig::default()
     };
-    let envs = (0..2)
-        .map(|_| SimTrainEnv::new(mix()).with_teacher(Some(Teacher::Oracle)))
-        .collect();
-    let mut ppo = Ppo::new(cfg, envs).unwrap();
+    let mut ppo = Ppo::new(cfg, taught_envs(2)).unwrap();
     assert!(ppo.iterate().bc_coef > 0.99);
     assert_eq!(ppo.iterate().bc_coef, 0.0);
     // Each env is on its third 120-step episode, started in the second iteration (at step 240).
