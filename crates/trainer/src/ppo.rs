@@ -90,9 +90,15 @@ pub struct PpoConfig {
     /// added to the PPO loss. 0 (default): none.
     #[serde(default)]
     pub bc_coef: f64,
-    /// The imitation weight anneals linearly from `bc_coef` to 0 over this share of the iterations.
+    /// The imitation weight anneals linearly from `bc_coef` to `bc_floor` over this share of the
+    /// iterations.
     #[serde(default = "default_bc_anneal")]
     pub bc_anneal_frac: f64,
+    /// The annealed imitation weight never falls below this (0, default: it reaches 0 and the
+    /// envs stop asking the teacher). A floor keeps the teacher's pull for the whole run, so that
+    /// PPO fine-tunes around the teacher's schedule instead of walking away from it.
+    #[serde(default)]
+    pub bc_floor: f64,
     /// The first iterations train on imitation only (with the value loss, so that the critic is
     /// ready when PPO starts): a behaviour-cloning warm start. 0 (default): none.
     #[serde(default)]
@@ -154,6 +160,7 @@ impl Default for PpoConfig {
             norm_reward_horizon: None,
             bc_coef: 0.0,
             bc_anneal_frac: default_bc_anneal(),
+            bc_floor: 0.0,
             bc_only_iterations: 0,
             split_critic: false,
             adv_clip: None,
@@ -169,14 +176,15 @@ impl PpoConfig {
         self.num_envs.saturating_mul(self.num_steps)
     }
 
-    /// The imitation weight at iteration `iteration` (from 1): `bc_coef`, annealed linearly to 0
-    /// over `bc_anneal_frac` of the iterations.
+    /// The imitation weight at iteration `iteration` (from 1): `bc_coef`, annealed linearly to
+    /// `bc_floor` over `bc_anneal_frac` of the iterations.
     pub fn bc_weight(&self, iteration: u64) -> f64 {
         if self.bc_coef == 0.0 {
             return 0.0;
         }
         let span = (self.bc_anneal_frac * self.num_iterations() as f64).max(1.0);
-        self.bc_coef * (1.0 - (iteration.saturating_sub(1)) as f64 / span).max(0.0)
+        let annealed = self.bc_coef * (1.0 - (iteration.saturating_sub(1)) as f64 / span).max(0.0);
+        annealed.max(self.bc_floor)
     }
 
     /// `batch_size / num_minibatches`.
@@ -283,6 +291,13 @@ impl PpoConfig {
                 "bc_anneal_frac",
                 self.bc_anneal_frac.to_string(),
                 "must be a number in (0, 1]",
+            );
+        }
+        if !(self.bc_floor.is_finite() && self.bc_floor >= 0.0 && self.bc_floor <= self.bc_coef) {
+            return bad(
+                "bc_floor",
+                self.bc_floor.to_string(),
+                "must be a number in [0, bc_coef]",
             );
         }
         if self.bc_only_iterations > 0 && self.bc_coef == 0.0 {

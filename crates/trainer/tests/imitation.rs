@@ -15,6 +15,7 @@ fn diurnal() -> PathBuf {
 fn mix() -> Arc<[MixEntry]> {
     vec![MixEntry {
         max_offset_s: 518_400.0,
+        min_offset_s: 0.0,
         rate_scale: [0.7, 1.4],
         ..MixEntry::new(diurnal(), 120)
     }]
@@ -132,6 +133,46 @@ fn the_teacher_stops_once_the_weight_is_zero() {
         assert!(env.plan().is_empty(), "a plan after the weight reached 0");
         assert_eq!(env.teacher_action(), None);
     }
+}
+
+/// With a floor, the weight anneals to the floor and stays there, and the envs keep their teacher:
+/// episodes started late in the run still have a plan and a label.
+#[test]
+fn a_floored_weight_keeps_the_teacher() {
+    let cfg = PpoConfig {
+        seed: 5,
+        total_timesteps: 4 * 2 * 128,
+        num_envs: 2,
+        num_steps: 128,
+        num_minibatches: 2,
+        bc_coef: 1.0,
+        bc_anneal_frac: 0.25,
+        bc_floor: 0.3,
+        ..PpoConfig::default()
+    };
+    assert_eq!(cfg.bc_weight(1), 1.0);
+    assert_eq!(cfg.bc_weight(4), 0.3);
+    let mut ppo = Ppo::new(cfg, taught_envs(2)).unwrap();
+    assert!(ppo.iterate().bc_coef > 0.99);
+    assert_eq!(ppo.iterate().bc_coef, 0.3);
+    for env in ppo.envs().envs() {
+        assert!(
+            !env.plan().is_empty(),
+            "the plan was dropped above the floor"
+        );
+        assert!(env.teacher_action().is_some());
+    }
+    let above = PpoConfig {
+        bc_floor: 1.5,
+        ..PpoConfig::default()
+    };
+    let err = PpoConfig {
+        bc_coef: 1.0,
+        ..above
+    }
+    .validate()
+    .unwrap_err();
+    assert!(err.contains("bc_floor = 1.5"), "{err}");
 }
 
 /// On scale-to-zero traffic the hindsight plan empties the fleet between bursts; the labels never
