@@ -11,6 +11,7 @@ mod e2e;
 mod faults;
 mod fuzz_loaders;
 mod golden;
+mod history;
 mod leader;
 mod rbac;
 mod shadow_report;

@@ -10,6 +10,7 @@ mod dev_cluster;
 mod evaluate;
 mod fake_server;
 mod fsutil;
+mod history;
 mod policy_spec;
 mod runtime_cmd;
 mod scenarios;
@@ -75,6 +76,9 @@ enum Command {
     /// Turn the controller's shadow-mode decision log into a go/no-go report (Markdown, HTML, plots):
     /// divergence from the HPA, earlier or later scaling, and a counterfactual replay in the simulator.
     ShadowReport(shadow_report::Args),
+    /// Pull a workload's request-rate history from Prometheus (or the controller's decision log)
+    /// into a trace CSV for simulate, tune and train.
+    History(history::Args),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -128,7 +132,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&envs, args),
         Command::Evaluate(args) => evaluate::run(&envs, args),
         Command::Tune(args) => tune::run(&envs, args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(&envs, args),
         Command::Model(args) => runtime_cmd::run_model(args),
         Command::Decide(args) => runtime_cmd::run_decide(args),
         Command::Controller(args) => controller_cmd::run(args),
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::FakeServer(args) => fake_server::run(&envs, args),
         Command::DevCluster(args) => dev_cluster::run(&envs, args),
         Command::ShadowReport(args) => shadow_report::run(&envs, args),
+        Command::History(args) => history::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -84,6 +84,61 @@ pub struct Args {
     /// Also copy the exported model here (e.g. models/default.json).
     #[arg(long, value_name = "PATH")]
     pub export: Option<PathBuf>,
+    /// Train on this one workload (scenario id or path) instead of the config's mixture: episodes
+    /// inside the fitting window of `rlscale tune`'s protocol (the whole days before the last, or the
+    /// first half of a shorter history), with the config's first entry's randomisation; validation
+    /// plays the end of that window on seeds 2001 and 2002. The scoring window is never played.
+    /// Mostly with --init (fine-tuning).
+    #[arg(long, value_name = "ID")]
+    pub scenario: Option<String>,
+}
+
+/// Seeds of a one-workload run's validation episodes (never drawn by training episodes).
+const ONE_WORKLOAD_VALIDATION_SEEDS: [u64; 2] = [2001, 2002];
+
+/// Validation episodes are at most a day long.
+const ONE_WORKLOAD_VALIDATION_STEPS: u64 = 5_760;
+
+/// `--scenario`: make `cfg` train on `sc` alone, inside its fitting window. Returns what was done, in
+/// words.
+fn one_workload(cfg: &mut TrainConfig, sc: &rlscale_sim::Scenario) -> Result<String> {
+    let template = cfg.mix.first().cloned().ok_or_else(|| {
+        BadInput("the config has no [[mix]] entry to take the randomisation from".into())
+    })?;
+    let dt = sc.file.control_interval_s;
+    let plan = rlscale_eval::tune::windows(sc.file.max_episode_steps, dt, None);
+    let (fit_start, fit_steps) = plan.fit;
+    let steps = template.steps.min(fit_steps).max(1);
+    let fit_end = fit_start + fit_steps as f64 * dt;
+    let path = std::fs::canonicalize(&sc.path).unwrap_or_else(|_| sc.path.clone());
+    cfg.mix = vec![rlscale_trainer::simenv::MixEntry {
+        scenario: path.clone(),
+        weight: 1.0,
+        steps,
+        min_offset_s: fit_start,
+        max_offset_s: (fit_end - steps as f64 * dt).max(fit_start),
+        ..template
+    }];
+    let vsteps = fit_steps.min(ONE_WORKLOAD_VALIDATION_STEPS);
+    cfg.validation = Some(rlscale_trainer::run::ValidationConfig {
+        every: cfg.validation.as_ref().map_or(10, |v| v.every),
+        scenarios: vec![path],
+        steps: vsteps,
+        seeds: ONE_WORKLOAD_VALIDATION_SEEDS.to_vec(),
+        offset_s: fit_end - vsteps as f64 * dt,
+    });
+    let h = |s: f64| s / 3600.0;
+    Ok(format!(
+        "one workload, {}: episodes of {steps} steps inside the fitting window (hours {:.1}-{:.1}); validation on hours {:.1}-{:.1}, seeds {:?}; the scoring window (hours {:.1}-{:.1}) is never played",
+        sc.id(),
+        h(fit_start),
+        h(fit_end),
+        h(fit_end - vsteps as f64 * dt),
+        h(fit_end),
+        ONE_WORKLOAD_VALIDATION_SEEDS,
+        h(plan.score.0),
+        h(plan.score.0 + plan.score.1 as f64 * dt),
+    ))
 }
 
 /// The held-out episodes, loaded once, with each one's oracle bound.
@@ -268,7 +323,7 @@ fn git_revision() -> String {
 }
 
 /// Run the subcommand.
-pub fn run(args: Args) -> Result<()> {
+pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
     let (cfg, dir, init, extended) = match &args.resume {
         Some(run) => {
             let path = run.join("config.toml");
@@ -281,6 +336,13 @@ pub fn run(args: Args) -> Result<()> {
                 .is_some_and(|t| t != cfg.ppo.total_timesteps);
             if let Some(t) = args.total_timesteps {
                 cfg.ppo.total_timesteps = t;
+            }
+            if args.scenario.is_some() {
+                return Err(BadInput(format!(
+                    "--scenario: a resumed run keeps its mixture ({})",
+                    run.display()
+                ))
+                .into());
             }
             if args.init.is_some() {
                 return Err(BadInput(format!(
@@ -319,6 +381,10 @@ pub fn run(args: Args) -> Result<()> {
             }
             if let Some(init) = &args.init {
                 cfg.init = Some(init.clone());
+            }
+            if let Some(id) = &args.scenario {
+                let sc = rlscale_sim::Scenario::resolve(envs, id, &Default::default())?;
+                eprintln!("{}", one_workload(&mut cfg, &sc)?);
             }
             cfg.validate()
                 .map_err(|e| BadInput(format!("{}: {e}", args.config.display())))?;
@@ -411,6 +477,7 @@ pub fn run(args: Args) -> Result<()> {
                     path,
                     &rlscale_sim::Overrides {
                         max_episode_steps: Some(steps),
+                        window_offset_s: (vc.offset_s > 0.0).then_some(vc.offset_s),
                         ..Default::default()
                     },
                 )?);
@@ -691,6 +758,49 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--scenario` on a week: episodes only inside the fitting days (2-5), validation on the end of
+    /// them, the scoring day (6) never played; a one-day scenario trains on its first half.
+    #[test]
+    fn one_workload_stays_inside_the_fitting_window() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cfg = TrainConfig::load(&repo.join("configs/ppo.toml")).unwrap();
+        let template = cfg.mix[0].clone();
+        let week = rlscale_sim::Scenario::resolve(
+            &repo.join("envs"),
+            "diurnal-8b-l4-v1",
+            &Default::default(),
+        )
+        .unwrap();
+        let said = one_workload(&mut cfg, &week).unwrap();
+        assert!(
+            said.contains("scoring window (hours 144.0-168.0) is never played"),
+            "{said}"
+        );
+        let [e] = cfg.mix.as_slice() else {
+            panic!("{:?}", cfg.mix)
+        };
+        assert_eq!(e.min_offset_s, 2.0 * 86_400.0);
+        // The last episode ends where day 6 begins.
+        assert_eq!(e.max_offset_s + e.steps as f64 * 15.0, 6.0 * 86_400.0);
+        assert_eq!(e.rate_scale, template.rate_scale);
+        assert_eq!(e.cold_start_scale, template.cold_start_scale);
+        let v = cfg.validation.as_ref().unwrap();
+        assert_eq!(v.offset_s + v.steps as f64 * 15.0, 6.0 * 86_400.0);
+        assert_eq!(v.seeds, vec![2001, 2002]);
+        cfg.validate().unwrap();
+
+        let day = rlscale_sim::Scenario::resolve(
+            &repo.join("envs"),
+            "flash-crowd-8b-l4-v1",
+            &Default::default(),
+        )
+        .unwrap();
+        one_workload(&mut cfg, &day).unwrap();
+        let e = &cfg.mix[0];
+        assert_eq!(e.min_offset_s, 0.0);
+        assert_eq!(e.max_offset_s + e.steps as f64 * 15.0, 43_200.0);
+    }
 
     /// Fewer losses win at a like ratio; a far worse total does not win by one loss fewer; no loss at
     /// the HPA's level beats one loss at a big saving elsewhere.

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rlscale_baselines::BaselineConfig;
 use rlscale_eval::policies::NamedBaseline;
-use rlscale_eval::tune::{Window, default_grid, tune};
+use rlscale_eval::tune::{Window, default_grid, tune, windows};
 use rlscale_sim::{Overrides, Scenario};
 
 use crate::fsutil::write_atomic;
@@ -28,7 +28,9 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub grid: Option<String>,
 
-    /// Window length in control steps [default: half the episode, at most 23040 (four days at 15 s)].
+    /// Window length in control steps: fit on the first N steps, score on N steps half an episode
+    /// later [default: a history of two whole days or more is fitted on up to four whole days and
+    /// scored on its last whole day; a shorter one on its halves].
     #[arg(long, value_name = "N")]
     pub steps: Option<u64>,
 
@@ -36,7 +38,7 @@ pub struct Args {
     #[arg(long, default_value = "101", value_name = "LIST")]
     pub train_seeds: String,
 
-    /// Seeds of the scoring window (half an episode later on the same workload).
+    /// Seeds of the scoring window (later on the same workload).
     #[arg(long, default_value = "201,202", value_name = "LIST")]
     pub score_seeds: String,
 
@@ -164,11 +166,9 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     std::fs::create_dir_all(&configs)
         .with_context(|| format!("cannot create {}", configs.display()))?;
     for sc in &scenarios {
-        let episode = sc.file.max_episode_steps;
-        let half = (episode / 2).max(1);
-        let steps = args.steps.unwrap_or(23_040).min(half);
         let dt = sc.file.control_interval_s;
-        let load = |offset: f64| -> Result<std::sync::Arc<Scenario>> {
+        let plan = windows(sc.file.max_episode_steps, dt, args.steps);
+        let load = |(offset, steps): (f64, u64)| -> Result<std::sync::Arc<Scenario>> {
             let o = Overrides {
                 max_episode_steps: Some(steps),
                 window_offset_s: Some(offset),
@@ -185,15 +185,15 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             };
             Ok(std::sync::Arc::new(Scenario::load(&sc.path, &o)?))
         };
-        let (train_sc, score_sc) = (load(0.0)?, load(half as f64 * dt)?);
+        let (train_sc, score_sc) = (load(plan.fit)?, load(plan.score)?);
         let train_w = Window {
-            offset_s: 0.0,
-            steps,
+            offset_s: plan.fit.0,
+            steps: plan.fit.1,
             seeds: train_seeds.clone(),
         };
         let score_w = Window {
-            offset_s: half as f64 * dt,
-            steps,
+            offset_s: plan.score.0,
+            steps: plan.score.1,
             seeds: score_seeds.clone(),
         };
         pb.set_message(sc.id().to_string());
@@ -209,21 +209,35 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
             })
             .map_err(|e| BadInput(e.to_string()))?;
         pb.inc(1);
-        let line = format!(
-            "{:<34} {} = {:<6} train: ${:.2} at {:.2} % SLO{}   score: ${:.2} at {:.2} % SLO",
+        let mut line = format!(
+            "{:<34} {} = {:<6} train ({}): ${:.2} at {:.2} % SLO   score ({}): ${:.2} at {:.2} % SLO",
             sc.id(),
             base.knob().name,
             entry.value,
+            window_words(&train_w, dt),
             entry.train.cost_usd,
             entry.train.slo_attainment_pct,
-            if entry.feasible {
-                ""
-            } else {
-                " (target missed by every value)"
-            },
+            window_words(&score_w, dt),
             entry.score.cost_usd,
             entry.score.slo_attainment_pct,
         );
+        if !entry.feasible {
+            line.push_str(&format!(
+                "\n  warning: no value of {} met the SLO target on the training window; {} (the highest attainment there) is kept with feasible = false, and evaluate marks it †",
+                base.knob().name,
+                entry.value
+            ));
+        }
+        if let Some(note) = &entry.note {
+            line.push_str(&format!(
+                "\n  note: {note}{}",
+                if plan.whole_days {
+                    ""
+                } else {
+                    " (a history under two days is split in halves)"
+                }
+            ));
+        }
         if pb.is_hidden() {
             eprintln!("{line}");
         } else {
@@ -236,6 +250,23 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     pb.finish_and_clear();
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// `day 2 00:00 + 4 d` style: where a window starts and how long it is.
+fn window_words(w: &Window, dt: f64) -> String {
+    let start = w.offset_s;
+    let (day, hour) = ((start / 86_400.0).floor(), (start % 86_400.0) / 3600.0);
+    let len_h = w.steps as f64 * dt / 3600.0;
+    let len = if len_h >= 24.0 && (len_h / 24.0).fract() == 0.0 {
+        format!("{} d", len_h / 24.0)
+    } else {
+        format!("{len_h:.1} h")
+    };
+    format!(
+        "day {day} {:02}:{:02} + {len}",
+        hour.floor() as u32,
+        ((hour.fract()) * 60.0).round() as u32
+    )
 }
 
 fn save(path: &Path, file: &NamedBaseline) -> Result<()> {

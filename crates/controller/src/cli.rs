@@ -56,11 +56,13 @@ pub struct Args {
     pub retry_period: std::time::Duration,
 }
 
-/// A duration: `500ms`, `15s`, `2m`, or bare seconds (`1.5`).
+/// A duration: `500ms`, `15s`, `2m`, `6h`, `14d`, or bare seconds (`1.5`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86_400.0)
     } else if let Some(n) = t.strip_suffix('s') {
         (n, 1.0)
     } else if let Some(n) = t.strip_suffix('m') {
@@ -73,7 +75,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 15s, 2m)"))?;
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 15s, 2m, 6h, 14d)"))?;
     if !v.is_finite() || v < 0.0 || v * scale > 1e9 {
         return Err(format!("{text:?} is not a duration between 0 and 1e9 s"));
     }

@@ -1,4 +1,5 @@
-//! A Prometheus HTTP API client for instant queries (`GET /api/v1/query`).
+//! A Prometheus HTTP API client for instant queries (`GET /api/v1/query`) and, for `rlscale
+//! history`, range queries (`GET /api/v1/query_range`).
 //!
 //! Every way a query can fail in a cluster has its own [`PromError`]: the server is unreachable or slower
 //! than the timeout, it answers an HTTP error or `"status":"error"` (a bad PromQL gives `bad_data`), the
@@ -177,6 +178,62 @@ impl Prometheus {
         }
     }
 
+    /// Run a range query: the samples of the one series `query` gives at `start + k·step_s` up to
+    /// `end` (Unix seconds), as `(time, value)` pairs in time order. Times without a sample (no data)
+    /// are absent; no series at all gives an empty vector. The caller keeps each request under
+    /// Prometheus's 11,000 points per series ([`MAX_RANGE_POINTS`]).
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step_s: f64,
+    ) -> Result<Vec<(f64, f64)>, PromError> {
+        let url = format!("{}/api/v1/query_range", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .query(&[
+                ("query", query.to_string()),
+                ("start", format!("{start:.3}")),
+                ("end", format!("{end:.3}")),
+                ("step", format!("{step_s}")),
+            ])
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| self.transport(e))?;
+        match serde_json::from_str::<ApiResponse>(&body) {
+            Ok(r) if r.status == "error" => Err(PromError::Query {
+                query: query.into(),
+                error_type: r.error_type.unwrap_or_default(),
+                error: r.error.unwrap_or_default(),
+            }),
+            Ok(r) if status.is_success() && r.status == "success" => match r.data {
+                Some(d) => parse_matrix(query, &d),
+                None => Err(PromError::Malformed {
+                    query: query.into(),
+                    detail: "no data".into(),
+                }),
+            },
+            _ if !status.is_success() => Err(PromError::Http {
+                server: self.base.clone(),
+                status: status.as_u16(),
+                body: body.chars().take(200).collect(),
+            }),
+            Ok(r) => Err(PromError::Malformed {
+                query: query.into(),
+                detail: format!("status {:?}", r.status),
+            }),
+            Err(e) => Err(PromError::Malformed {
+                query: query.into(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
     fn transport(&self, e: reqwest::Error) -> PromError {
         if e.is_timeout() {
             PromError::Timeout {
@@ -216,6 +273,51 @@ fn sample_value(query: &str, v: &serde_json::Value) -> Result<f64, PromError> {
         _ => s
             .parse::<f64>()
             .map_err(|_| bad(format!("value {s:?} is not a number"))),
+    }
+}
+
+/// Prometheus refuses a range query whose series would hold more than 11,000 points
+/// (`exceeded maximum resolution of 11,000 points per timeseries`); requests stay under this.
+pub const MAX_RANGE_POINTS: usize = 10_000;
+
+/// A range query's answer: a matrix of at most one series, as `(time, value)` pairs.
+fn parse_matrix(query: &str, d: &ApiData) -> Result<Vec<(f64, f64)>, PromError> {
+    let bad = |detail: String| PromError::Malformed {
+        query: query.into(),
+        detail,
+    };
+    if d.result_type != "matrix" {
+        return Err(bad(format!(
+            "result type {:?} where a range query gives a matrix",
+            d.result_type
+        )));
+    }
+    let series = d
+        .result
+        .as_array()
+        .ok_or_else(|| bad("matrix result is not an array".into()))?;
+    match series.len() {
+        0 => Ok(Vec::new()),
+        1 => {
+            let values = series[0]
+                .get("values")
+                .and_then(|v| v.as_array())
+                .ok_or_else(|| bad("series without values".into()))?;
+            values
+                .iter()
+                .map(|v| {
+                    let t = v
+                        .get(0)
+                        .and_then(|t| t.as_f64())
+                        .ok_or_else(|| bad(format!("sample {v} has no time")))?;
+                    Ok((t, sample_value(query, v)?))
+                })
+                .collect()
+        }
+        n => Err(PromError::SeveralSeries {
+            query: query.into(),
+            n,
+        }),
     }
 }
 
@@ -295,5 +397,31 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.label(), "prometheus_malformed");
+    }
+
+    #[test]
+    fn range_results_parse_to_samples_nothing_or_an_error() {
+        let one = serde_json::json!([{"metric": {}, "values": [[10, "1.5"], [25, "NaN"]]}]);
+        let got = parse_matrix("q", &data("matrix", one)).unwrap();
+        assert_eq!(got[0], (10.0, 1.5));
+        assert_eq!(got[1].0, 25.0);
+        assert!(got[1].1.is_nan());
+        assert_eq!(
+            parse_matrix("q", &data("matrix", serde_json::json!([]))).unwrap(),
+            vec![]
+        );
+        let two = serde_json::json!([{"values": []}, {"values": []}]);
+        assert_eq!(
+            parse_matrix("q", &data("matrix", two)).unwrap_err().label(),
+            "prometheus_several_series"
+        );
+        let e = parse_matrix("q", &data("vector", serde_json::json!([]))).unwrap_err();
+        assert!(e.to_string().contains("matrix"), "{e}");
+        let e = parse_matrix(
+            "q",
+            &data("matrix", serde_json::json!([{"values": [["x", "1"]]}])),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no time"), "{e}");
     }
 }

@@ -5,10 +5,15 @@
 //! window's seeds: violations ÷ finished requests). When no grid value meets the target, the one with the
 //! highest attainment is kept and the entry says `feasible = false`.
 //!
-//! Windows: the training window is the first half of the episode; the scoring window is the second half,
-//! on the same workload (`Overrides::window_offset_s`), with other seeds. Both are `steps` long (the
-//! command line caps them at four days). A law tuned on Monday to Thursday noon of a diurnal week is
-//! scored on Thursday noon to Sunday: what a team tuning on last week's data would see this week.
+//! Windows ([`windows`]), on the same workload (`Overrides::window_offset_s`), with other seeds:
+//! - a history of two whole days or more is fitted on the whole days before its last (at most four)
+//!   and scored on the last whole day: what a team tuning on last week's data would see today;
+//! - a shorter one is split in halves, and the entry's `note` says by how much the halves' traffic
+//!   differs (mean and 5-minute peak, [`WindowTraffic`]): on a one-day scenario the first half is
+//!   the night and the second the day, and a flash crowd at 13:00 is only in the second.
+//!
+//! A knob that misses the target on the training window is kept with `feasible = false`, and every
+//! reader warns about it (`rlscale tune` and `rlscale evaluate`).
 //! Static N is searched by bisection over every integer in the replica bounds (attainment rises with N),
 //! the other laws over [`default_grid`].
 
@@ -49,6 +54,113 @@ pub struct Window {
     pub seeds: Vec<u64>,
 }
 
+/// A fit window and a scoring window: offsets (seconds after the scenario's start) and lengths
+/// (control steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowPlan {
+    /// Training window: offset, steps.
+    pub fit: (f64, u64),
+    /// Scoring window: offset, steps.
+    pub score: (f64, u64),
+    /// Both windows are whole days (the scoring day after the fitting days).
+    pub whole_days: bool,
+}
+
+/// Days of history fitted on at most.
+pub const MAX_FIT_DAYS: u64 = 4;
+
+/// The windows of an episode of `episode` steps of `dt` seconds: with two whole days or more, up to
+/// [`MAX_FIT_DAYS`] whole days, then the last whole day; else the two halves. `steps` (the command
+/// line's `--steps`) forces halves of that length: fit from 0, score half an episode later.
+pub fn windows(episode: u64, dt: f64, steps: Option<u64>) -> WindowPlan {
+    let half = (episode / 2).max(1);
+    if let Some(n) = steps {
+        return WindowPlan {
+            fit: (0.0, n.min(half)),
+            score: (half as f64 * dt, n.min(half)),
+            whole_days: false,
+        };
+    }
+    let per_day = (86_400.0 / dt).round().max(1.0) as u64;
+    let days = episode / per_day;
+    if days >= 2 {
+        let fit_days = (days - 1).min(MAX_FIT_DAYS);
+        let score_day = days - 1;
+        WindowPlan {
+            fit: (
+                (score_day - fit_days) as f64 * per_day as f64 * dt,
+                fit_days * per_day,
+            ),
+            score: (score_day as f64 * per_day as f64 * dt, per_day),
+            whole_days: true,
+        }
+    } else {
+        WindowPlan {
+            fit: (0.0, half),
+            score: (half as f64 * dt, half),
+            whole_days: false,
+        }
+    }
+}
+
+/// A window's traffic: the mean arrival rate and the highest 5-minute mean, requests/s.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowTraffic {
+    /// Mean rate.
+    pub mean_rps: f64,
+    /// Highest mean over 5 minutes.
+    pub peak_rps: f64,
+}
+
+impl WindowTraffic {
+    /// The arrivals `scenario` (loaded for the window) draws from `seed` over `steps` steps.
+    pub fn measure(scenario: &Arc<Scenario>, seed: u64, steps: u64) -> WindowTraffic {
+        let d = rlscale_sim::SimEnv::new(scenario.clone()).demand(seed, steps);
+        let dt = d.interval_s;
+        let n = d.arrivals.len().max(1);
+        let total: u64 = d.arrivals.iter().map(|&a| u64::from(a)).sum();
+        let k = ((300.0 / dt).round() as usize).clamp(1, n);
+        let mut run: u64 = d.arrivals[..k.min(d.arrivals.len())]
+            .iter()
+            .map(|&a| u64::from(a))
+            .sum();
+        let mut best = run;
+        for i in k..d.arrivals.len() {
+            run = run + u64::from(d.arrivals[i]) - u64::from(d.arrivals[i - k]);
+            best = best.max(run);
+        }
+        WindowTraffic {
+            mean_rps: total as f64 / (n as f64 * dt),
+            peak_rps: best as f64 / (k as f64 * dt),
+        }
+    }
+}
+
+/// How far the scoring window's traffic is from the fitting window's, in words, when the mean or
+/// the peak differs by more than 25 %; `None` when they are alike.
+pub fn traffic_note(fit: WindowTraffic, score: WindowTraffic) -> Option<String> {
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 {
+            a / b
+        } else if a > 0.0 {
+            f64::INFINITY
+        } else {
+            1.0
+        }
+    };
+    let (m, p) = (
+        ratio(score.mean_rps, fit.mean_rps),
+        ratio(score.peak_rps, fit.peak_rps),
+    );
+    let off = |r: f64| !(0.8..=1.25).contains(&r);
+    (off(m) || off(p)).then(|| {
+        format!(
+            "the windows' traffic differs: fitted on mean {:.1} req/s, 5-min peak {:.1}; scored on mean {:.1} ({m:.2}x), peak {:.1} ({p:.2}x)",
+            fit.mean_rps, fit.peak_rps, score.mean_rps, score.peak_rps
+        )
+    })
+}
+
 /// The tuned setting of one scenario, as stored in `configs/baselines/<law>-tuned.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +179,9 @@ pub struct TunedEntry {
     pub score: WindowScore,
     /// Every value tried on the training window.
     pub grid: Vec<WindowScore>,
+    /// How the windows' traffic differs, when it does (see [`traffic_note`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The grid `rlscale tune` searches for each law's main knob.
@@ -195,7 +310,13 @@ pub fn tune(
         message: "the tuning grid is empty".into(),
     })?;
     let scored = score(test_sc, base, best.value, &test_w.seeds)?;
+    let first = |w: &Window| w.seeds.first().copied().unwrap_or(0);
+    let note = traffic_note(
+        WindowTraffic::measure(train_sc, first(train_w), train_w.steps),
+        WindowTraffic::measure(test_sc, first(test_w), test_w.steps),
+    );
     Ok(TunedEntry {
+        note,
         value: best.value,
         feasible: best.feasible,
         train_window: train_w.clone(),
@@ -227,6 +348,38 @@ mod tests {
         let none = [w(1.0, 10.0, 98.5), w(2.0, 8.0, 98.5), w(3.0, 6.0, 97.0)];
         assert_eq!(choose(&none).unwrap().value, 2.0);
         assert!(choose(&[]).is_none());
+    }
+
+    #[test]
+    fn multi_day_histories_fit_on_whole_days_and_score_on_the_last() {
+        // 7 days at 15 s: fit on days 2-5, score on day 6.
+        let w = windows(40_320, 15.0, None);
+        assert!(w.whole_days);
+        assert_eq!(w.fit, (2.0 * 86_400.0, 4 * 5_760));
+        assert_eq!(w.score, (6.0 * 86_400.0, 5_760));
+        // 7 days less one step (a trace played once): the last whole day is day 5.
+        let w = windows(40_319, 15.0, None);
+        assert_eq!(w.fit, (86_400.0, 4 * 5_760));
+        assert_eq!(w.score, (5.0 * 86_400.0, 5_760));
+        // Two days: one each.
+        let w = windows(11_520, 15.0, None);
+        assert_eq!((w.fit, w.score), ((0.0, 5_760), (86_400.0, 5_760)));
+        // One day: halves, flagged as not whole days.
+        let w = windows(5_760, 15.0, None);
+        assert!(!w.whole_days);
+        assert_eq!((w.fit, w.score), ((0.0, 2_880), (43_200.0, 2_880)));
+        // --steps: halves of that length.
+        let w = windows(40_320, 15.0, Some(100));
+        assert_eq!((w.fit, w.score), ((0.0, 100), (20_160.0 * 15.0, 100)));
+    }
+
+    #[test]
+    fn a_note_names_traffic_that_differs() {
+        let t = |mean_rps, peak_rps| WindowTraffic { mean_rps, peak_rps };
+        assert_eq!(traffic_note(t(10.0, 20.0), t(11.0, 22.0)), None);
+        let n = traffic_note(t(40.0, 41.0), t(50.0, 240.0)).unwrap();
+        assert!(n.contains("peak 240.0 (5.85x)"), "{n}");
+        assert!(traffic_note(t(0.0, 0.0), t(1.0, 1.0)).is_some());
     }
 
     #[test]

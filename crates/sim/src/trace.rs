@@ -4,6 +4,11 @@
 //! starting at 0, with a fixed interval and no gaps; `rps` is arrivals ÷ interval. When both token columns
 //! are present, each row's means drive the size of the requests that arrive in that interval. Other extra
 //! columns are ignored. A malformed file is refused with an error that names the file, line and field.
+//!
+//! A row whose `rps` is empty is a gap: no data for that interval (what `rlscale history` writes where
+//! Prometheus has no sample, instead of a zero that would read as "no traffic"). Gaps are bridged by
+//! linear interpolation between the rows around them (held at the ends) and counted in
+//! [`Trace::gap_rows`]; a trace of gaps only is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +25,8 @@ pub struct Trace {
     pub rps: Vec<f64>,
     /// Mean input and output tokens of each interval, when the file has both columns.
     pub tokens: Option<Vec<(f64, f64)>>,
+    /// Rows whose `rps` was empty (no data), bridged by interpolation in [`Trace::rps`].
+    pub gap_rows: usize,
 }
 
 impl Trace {
@@ -159,7 +166,11 @@ impl Trace {
                 _ => {}
             }
             t_prev = Some(t);
-            rps.push(num(1)?);
+            rps.push(if fields[1].is_empty() {
+                None
+            } else {
+                Some(num(1)?)
+            });
             if let (Some((i, o)), Some(tok)) = (token_cols, tokens.as_mut()) {
                 tok.push((num(i)?, num(o)?));
             }
@@ -174,13 +185,54 @@ impl Trace {
                 ));
             }
         };
+        let gap_rows = rps.iter().filter(|r| r.is_none()).count();
+        if gap_rows == rps.len() {
+            return Err(err(
+                2,
+                "rps",
+                format!(
+                    "every one of the {} rows is a gap (empty rps): there is no data to play",
+                    rps.len()
+                ),
+            ));
+        }
         Ok(Trace {
             path: path.to_path_buf(),
             interval_s,
-            rps,
+            rps: bridge_gaps(&rps),
             tokens,
+            gap_rows,
         })
     }
+}
+
+/// The rates with each run of gaps replaced by the line between the known rows around it (the
+/// nearest known row at either end). At least one row must be known.
+fn bridge_gaps(rps: &[Option<f64>]) -> Vec<f64> {
+    let known: Vec<(usize, f64)> = rps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.map(|v| (i, v)))
+        .collect();
+    let mut out = Vec::with_capacity(rps.len());
+    let mut next = 0; // index in `known` of the first known row at or after i
+    for (i, r) in rps.iter().enumerate() {
+        while next < known.len() && known[next].0 < i {
+            next += 1;
+        }
+        out.push(match r {
+            Some(v) => *v,
+            None => match (next.checked_sub(1).map(|k| known[k]), known.get(next)) {
+                (Some((i0, v0)), Some(&(i1, v1))) => {
+                    v0 + (v1 - v0) * (i - i0) as f64 / (i1 - i0) as f64
+                }
+                (Some((_, v0)), None) => v0,
+                (None, Some(&(_, v1))) => v1,
+                (None, None) => 0.0,
+            },
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -189,6 +241,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<Trace> {
         Trace::parse(Path::new("t.csv"), text)
+    }
+
+    #[test]
+    fn gaps_are_bridged_and_counted_never_read_as_zero() {
+        let t = parse("t_s,rps\n0,\n10,2\n20,\n30,\n40,8\n50,\n").unwrap();
+        assert_eq!(t.gap_rows, 4);
+        assert_eq!(t.rps, vec![2.0, 2.0, 4.0, 6.0, 8.0, 8.0]);
+        let e = parse("t_s,rps\n0,\n10,\n").unwrap_err().to_string();
+        assert!(e.contains("every one of the 2 rows is a gap"), "{e}");
+        let plain = parse("t_s,rps\n0,1\n10,2\n").unwrap();
+        assert_eq!(plain.gap_rows, 0);
     }
 
     #[test]

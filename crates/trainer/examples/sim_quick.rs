@@ -14,6 +14,7 @@ fn main() {
     let total: u64 = args.next().map_or(400_000, |s| s.parse().unwrap());
     let mix: Arc<[MixEntry]> = vec![MixEntry {
         max_offset_s: 86_400.0,
+        min_offset_s: 0.0,
         rate_scale: [0.7, 1.4],
         ..MixEntry::new(scenario, steps)
     }]

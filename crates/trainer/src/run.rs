@@ -78,6 +78,14 @@ pub struct ValidationConfig {
     pub steps: u64,
     /// Episode seeds.
     pub seeds: Vec<u64>,
+    /// Seconds into each scenario's workload the episodes start (default 0): a fine-tuning run
+    /// validates on the end of its history's fitting window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset_s: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_exp() -> String {

@@ -29,9 +29,14 @@ pub struct MixEntry {
     pub weight: f64,
     /// Control steps per episode.
     pub steps: u64,
-    /// Episodes start at a uniform offset in `[0, max_offset_s]` on the workload's timeline.
+    /// Episodes start at a uniform offset in `[min_offset_s, max_offset_s]` on the workload's
+    /// timeline.
     #[serde(default)]
     pub max_offset_s: f64,
+    /// See `max_offset_s` (default 0). A fine-tuning mixture (`rlscale train --scenario`) keeps its
+    /// episodes inside the history's fitting window with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_offset_s: f64,
     /// Arrival rates are multiplied by a log-uniform factor in `[rate_scale[0], rate_scale[1]]`.
     #[serde(default = "unit_range")]
     pub rate_scale: [f64; 2],
@@ -51,6 +56,10 @@ pub struct MixEntry {
     pub max_replicas_scale: [f64; 2],
 }
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 impl MixEntry {
     /// `steps`-step episodes of `scenario`, weight 1, no randomization.
     pub fn new(scenario: impl Into<PathBuf>, steps: u64) -> Self {
@@ -59,6 +68,7 @@ impl MixEntry {
             weight: 1.0,
             steps,
             max_offset_s: 0.0,
+            min_offset_s: 0.0,
             rate_scale: unit_range(),
             cold_start_scale: unit_range(),
             capacity_scale: unit_range(),
@@ -207,11 +217,12 @@ impl SimTrainEnv {
             u -= e.weight;
         }
         let e = &self.mix[entry];
-        let offset_s = if e.max_offset_s > 0.0 {
+        let offset_s = if e.max_offset_s > e.min_offset_s {
             // Whole control intervals, so the clock stays on the 15 s grid.
-            (rng.random::<f64>() * e.max_offset_s / 15.0).floor() * 15.0
+            e.min_offset_s
+                + (rng.random::<f64>() * (e.max_offset_s - e.min_offset_s) / 15.0).floor() * 15.0
         } else {
-            0.0
+            e.min_offset_s
         };
         let mut log_uniform = |[lo, hi]: [f64; 2]| {
             let u = rng.random::<f64>();
@@ -313,8 +324,17 @@ pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
         if e.steps == 0 {
             return Err(format!("mix[{i}].steps = 0: needs at least one step"));
         }
+        if !(e.min_offset_s.is_finite()
+            && e.min_offset_s >= 0.0
+            && (e.max_offset_s == 0.0 || e.min_offset_s <= e.max_offset_s))
+        {
+            return Err(format!(
+                "mix[{i}].min_offset_s = {}: needs 0 <= min_offset_s <= max_offset_s ({})",
+                e.min_offset_s, e.max_offset_s
+            ));
+        }
         for (offset_s, rate_scale, profile, max_replicas_scale) in [
-            (0.0, lo, at(0), e.max_replicas_scale[0]),
+            (e.min_offset_s, lo, at(0), e.max_replicas_scale[0]),
             (e.max_offset_s, hi, at(1), e.max_replicas_scale[1]),
         ] {
             let v = Variant {
@@ -611,6 +631,7 @@ mod tests {
         let mut env = SimTrainEnv::new(
             vec![MixEntry {
                 max_offset_s: 86_400.0,
+                min_offset_s: 0.0,
                 ..MixEntry::new(&diurnal, 8)
             }]
             .into(),

@@ -20,6 +20,7 @@ fn mix(file: &str, steps: u64) -> Arc<[MixEntry]> {
         .join(file);
     vec![MixEntry {
         max_offset_s: 40_000.0,
+        min_offset_s: 0.0,
         ..MixEntry::new(path, steps)
     }]
     .into()

@@ -1,0 +1,216 @@
+//! `rlscale history` round trip: a fake server plays a known rate series (60 req/s, then 120 req/s),
+//! a real Prometheus (Debian's package) scrapes it, and `rlscale history` pulls the controller's
+//! default arrival-rate query back. Wherever the true 1-minute rate is flat, every row is within 2 %
+//! of it; a pull in many small requests gives the same file as a pull in one.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use rlscale_testenv::TestApiServer;
+use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
+use serde_json::json;
+
+use crate::e2e::{Proc, repo, runtime, tail};
+use crate::util::{rlscale, text};
+
+/// Simulated seconds per wall second: the fake server ticks 4 times per second, so a one-second
+/// scrape never sees the counter move by one whole tick more or less than its share.
+const SPEEDUP: f64 = 60.0;
+/// Wall seconds at the first rate.
+const LOW_WALL_S: f64 = 90.0;
+
+fn scenario() -> String {
+    let switch = LOW_WALL_S * SPEEDUP;
+    format!(
+        r#"
+id = "history-step-v1"
+description = "60 req/s, then 120 req/s"
+profile = "llm-8b-l4"
+max_episode_steps = 1000000
+control_interval_s = 15.0
+start_time = "2024-05-06T09:00:00Z"
+
+[replicas]
+min = 1
+max = 100
+initial = 80
+
+[arrivals]
+kind = "piecewise"
+interpolation = "linear"
+points = [[0.0, 60.0], [{switch}, 60.0], [{}, 120.0], [100000000.0, 120.0]]
+"#,
+        switch + 1.0
+    )
+}
+
+fn rows(path: &Path) -> Vec<(f64, Option<f64>)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("t_s,rps"));
+    lines
+        .map(|l| {
+            let (t, r) = l.split_once(',').unwrap();
+            (t.parse().unwrap(), r.parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn a_known_rate_series_round_trips_through_a_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let api = rt.block_on(TestApiServer::start()).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "default").unwrap();
+    rt.block_on(async {
+        let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
+        let d: Deployment = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "llm", "namespace": "serving", "labels": {"app": "llm"}},
+            "spec": {"replicas": 80, "selector": {"matchLabels": {"app": "llm"}},
+                     "template": {"metadata": {"labels": {"app": "llm"}},
+                                  "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
+        }))
+        .unwrap();
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": "serving"}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        Api::<Deployment>::namespaced(client, "serving")
+            .create(&PostParams::default(), &d)
+            .await
+            .unwrap();
+    });
+    let envs = dir.path().join("envs");
+    std::fs::create_dir_all(envs.join("profiles")).unwrap();
+    std::fs::copy(
+        repo().join("envs/profiles/llm-8b-l4.toml"),
+        envs.join("profiles/llm-8b-l4.toml"),
+    )
+    .unwrap();
+    std::fs::write(envs.join("history-step-v1.toml"), scenario()).unwrap();
+
+    let addr = format!("127.0.0.1:{}", free_port().unwrap());
+    let started = Instant::now();
+    let fake = Proc::spawn(
+        "fake-server",
+        &[
+            "fake-server",
+            "--envs",
+            envs.to_str().unwrap(),
+            "--scenario",
+            "history-step-v1",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-n",
+            "serving",
+            "--deployment",
+            "llm",
+            "--listen",
+            &addr,
+            "--speedup",
+            &SPEEDUP.to_string(),
+        ],
+        dir.path(),
+    );
+    let prometheus = PrometheusProcess::start_for_test(std::slice::from_ref(&addr));
+    // 75 s of the second rate: the last rows' 1-minute windows lie wholly in it.
+    let until = Duration::from_secs_f64(LOW_WALL_S + 75.0);
+    std::thread::sleep(until.saturating_sub(started.elapsed()));
+
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .floor();
+    let start = end - 240.0;
+    let pull = |out: &Path, extra: &[&str]| {
+        let (s, e) = (start.to_string(), end.to_string());
+        let mut args = vec![
+            "history",
+            "--prometheus",
+            &prometheus.url,
+            "--object",
+            "serving/llm",
+            "--start",
+            &s,
+            "--end",
+            &e,
+            "--step",
+            "2s",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = rlscale(&args);
+        let (stdout, stderr) = text(&o);
+        assert!(
+            o.status.success(),
+            "{stdout}{stderr}\n--- fake-server\n{}\n--- prometheus\n{}",
+            tail(&fake.log()),
+            tail(&prometheus.log())
+        );
+        stderr
+    };
+    let one = dir.path().join("one.csv");
+    let said = pull(&one, &[]);
+    assert!(said.contains("rows of 2 s"), "{said}");
+    let many = dir.path().join("many.csv");
+    pull(&many, &["--points-per-request", "17"]);
+    assert_eq!(
+        std::fs::read_to_string(&one).unwrap(),
+        std::fs::read_to_string(&many).unwrap(),
+        "a pull in requests of 17 points differs from one in a single request"
+    );
+
+    let got = rows(&one);
+    // From the first sample on: about 165 s of data at 2 s (the leading rows before the fake server
+    // answered are cut, not written as zeros).
+    assert!(
+        (70..=90).contains(&got.len()),
+        "{} rows: {got:?}",
+        got.len()
+    );
+    let all: Vec<f64> = got
+        .iter()
+        .map(|(t, r)| r.unwrap_or_else(|| panic!("a gap at t = {t} s: {got:?}")))
+        .collect();
+    // The first minute's rows come from windows the counter's history does not yet fill
+    // (`rate()` extrapolates them); from then on each row's window is a whole minute.
+    let values = &all[30..];
+    let near = |v: f64, want: f64| (v / want - 1.0).abs() <= 0.02;
+    // Each row is the low rate, the high one, or on the way between them (one minute after the
+    // switch, as `rate(...[1m])` moves), in that order.
+    let phase = |v: f64| {
+        if near(v, 60.0) {
+            0
+        } else if near(v, 120.0) {
+            2
+        } else {
+            1
+        }
+    };
+    let phases: Vec<u8> = values.iter().map(|&v| phase(v)).collect();
+    assert!(
+        phases.windows(2).all(|w| w[0] <= w[1]),
+        "not low, then between, then high: {values:?}"
+    );
+    let low = phases.iter().filter(|&&p| p == 0).count();
+    let between = phases.iter().filter(|&&p| p == 1).count();
+    let high = phases.iter().filter(|&&p| p == 2).count();
+    // The low rate fills the rows from the first whole window to the switch (about 14), the ramp one
+    // 1-minute window (30 rows of 2 s, give or take the scrape phase), the high rate the last ≈ 15 s.
+    assert!(low >= 8, "{low} rows at 60 req/s: {values:?}");
+    assert!(
+        (24..=33).contains(&between),
+        "{between} rows between the rates (a 1-minute window is 30): {values:?}"
+    );
+    assert!(high >= 4, "{high} rows at 120 req/s: {values:?}");
+    drop(api);
+}
