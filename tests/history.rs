@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
+use rlscale_controller::crd::{Field, Queries};
+use rlscale_controller::prom::Prometheus;
 use rlscale_testenv::TestApiServer;
 use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
 use serde_json::json;
@@ -120,15 +122,44 @@ fn a_known_rate_series_round_trips_through_a_real_prometheus() {
         dir.path(),
     );
     let prometheus = PrometheusProcess::start_for_test(std::slice::from_ref(&addr));
-    // 75 s of the second rate: the last rows' 1-minute windows lie wholly in it.
-    let until = Duration::from_secs_f64(LOW_WALL_S + 75.0);
+    // Wait until the 1-minute rate has held the second rate for 16 s (eight polls 2 s apart), so
+    // that the last rows' windows lie wholly in it however long the processes took to start.
+    let until = Duration::from_secs_f64(LOW_WALL_S + 60.0);
     std::thread::sleep(until.saturating_sub(started.elapsed()));
+    let query = Queries::default()
+        .resolved("serving", "llm")
+        .remove(&Field::ArrivalRate1m)
+        .unwrap();
+    let prom = Prometheus::new(
+        reqwest::Client::new(),
+        &prometheus.url,
+        Duration::from_secs(5),
+    );
+    let mut held = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while held < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "the rate never held 120 req/s\n--- fake-server\n{}\n--- prometheus\n{}",
+            tail(&fake.log()),
+            tail(&prometheus.log())
+        );
+        let v = rt.block_on(prom.query(&query)).ok().flatten();
+        held = if v.is_some_and(|v| (v / 120.0 - 1.0).abs() < 0.02) {
+            held + 1
+        } else {
+            0
+        };
+        std::thread::sleep(Duration::from_secs(2));
+    }
 
+    // A few seconds back, so that both pulls see the same samples.
     let end = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-        .floor();
+        .floor()
+        - 3.0;
     let start = end - 240.0;
     let pull = |out: &Path, extra: &[&str]| {
         let (s, e) = (start.to_string(), end.to_string());
@@ -170,10 +201,10 @@ fn a_known_rate_series_round_trips_through_a_real_prometheus() {
     );
 
     let got = rows(&one);
-    // From the first sample on: about 165 s of data at 2 s (the leading rows before the fake server
-    // answered are cut, not written as zeros).
+    // From the first sample on: about 140-200 s of data at 2 s (the leading rows before the fake
+    // server answered are cut, not written as zeros).
     assert!(
-        (70..=90).contains(&got.len()),
+        (70..=100).contains(&got.len()),
         "{} rows: {got:?}",
         got.len()
     );
@@ -213,4 +244,69 @@ fn a_known_rate_series_round_trips_through_a_real_prometheus() {
     );
     assert!(high >= 4, "{high} rows at 120 req/s: {values:?}");
     drop(api);
+}
+
+/// From the controller's decision log: a loadable trace; bad input exits 2 and writes nothing.
+#[test]
+fn a_decision_log_becomes_a_trace_and_bad_input_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = repo().join("tests/data/shadow-decisions.jsonl");
+    let out = dir.path().join("web.csv");
+    let o = rlscale(&[
+        "history",
+        "--decision-log",
+        log.to_str().unwrap(),
+        "--object",
+        "default/web",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("rows of 15 s"), "{stderr}");
+    let trace = rlscale_sim::Trace::load(&out).unwrap();
+    assert_eq!(trace.interval_s, 15.0);
+    assert!(trace.rps.iter().all(|r| r.is_finite() && *r > 0.0));
+
+    for (args, says) in [
+        (
+            vec!["--decision-log", log.to_str().unwrap()],
+            "pick one with --object",
+        ),
+        (
+            vec![
+                "--decision-log",
+                log.to_str().unwrap(),
+                "--object",
+                "default/none",
+            ],
+            "no decisions of --object default/none",
+        ),
+        (
+            vec!["--prometheus", "http://127.0.0.1:9", "--object", "nope"],
+            "expected NAMESPACE/NAME",
+        ),
+        (
+            vec![
+                "--prometheus",
+                "http://127.0.0.1:9",
+                "--object",
+                "a/b",
+                "--since",
+                "1h",
+                "--step",
+                "0s",
+            ],
+            "--step must be more than 0 s",
+        ),
+    ] {
+        let bad = dir.path().join("bad.csv");
+        let mut full = vec!["history", "--out", bad.to_str().unwrap()];
+        full.extend(args);
+        let o = rlscale(&full);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{full:?}: {stderr}");
+        assert!(stderr.contains(says), "{full:?}: {stderr}");
+        assert!(!bad.exists(), "{full:?} wrote {}", bad.display());
+    }
 }

@@ -4,8 +4,9 @@
 //! - **Prometheus**: `GET /api/v1/query_range` on a grid of `--step` from `--start` (or `--end −
 //!   --since`) to `--end` (or now), in requests of at most [`MAX_RANGE_POINTS`] points (Prometheus
 //!   refuses more than 11,000 per series). The query is the controller's own `arrivalRate1m` for
-//!   `--object NS/NAME` ([`Queries::resolved`], one definition for both), or `--query PROMQL`. Counter
-//!   resets are `rate()`'s business.
+//!   `--object NS/NAME` ([`Queries::resolved`], one definition for both), evaluated 30 s after each
+//!   row's time (a 1-minute rate belongs to its window's middle), or `--query PROMQL`, evaluated at
+//!   the row's time. Counter resets are `rate()`'s business.
 //! - **Decision log** (`--decision-log`): each decision's `snapshot.arrival_rate_1m`, the mean over
 //!   the minute before the decision, placed at the middle of that minute as the shadow report's
 //!   replay places it, and averaged per row.
@@ -54,12 +55,14 @@ pub struct Args {
     #[arg(long, value_name = "URL", required_unless_present = "decision_log")]
     pub prometheus: Option<String>,
     /// The workload, NAMESPACE/NAME (a Deployment or StatefulSet): with --prometheus, its pods'
-    /// arrival rate by the controller's default `arrivalRate1m` query; with --decision-log, which
-    /// object's decisions to read.
+    /// arrival rate by the controller's default `arrivalRate1m` query (the rate of
+    /// `vllm:request_success_total`: completions, which lag arrivals while a queue builds; if your
+    /// RLAutoscaler overrides `arrivalRate1m`, pass that query with --query); with --decision-log,
+    /// which object's decisions to read.
     #[arg(long, value_name = "NS/NAME")]
     pub object: Option<String>,
     /// A PromQL query of the arrival rate (req/s) instead of --object's: it must give one series
-    /// (aggregate with sum).
+    /// (aggregate with sum). Each row is the query evaluated at the row's time.
     #[arg(long, value_name = "PROMQL", conflicts_with_all = ["object", "decision_log"])]
     pub query: Option<String>,
     /// Read the controller's decision log (JSON lines, `rlscale controller --decision-log`) instead
@@ -211,11 +214,12 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 /// Pull `query` on the grid of `rows` rows from `start`, `per_request` points per request, with a
-/// progress bar.
+/// progress bar. Row k is the query evaluated at `start + k·step + lag_s`: a rate over the window
+/// before its evaluation time belongs to the middle of that window.
 pub fn pull(
     prom: &Prometheus,
     query: &str,
-    start: f64,
+    (start, lag_s): (f64, f64),
     rows: usize,
     step_s: f64,
     per_request: usize,
@@ -232,7 +236,10 @@ pub fn pull(
     for c in 0..chunks {
         let first = c * per_request;
         let last = (first + per_request).min(rows) - 1;
-        let (a, b) = (start + first as f64 * step_s, start + last as f64 * step_s);
+        let (a, b) = (
+            start + lag_s + first as f64 * step_s,
+            start + lag_s + last as f64 * step_s,
+        );
         let samples = rt
             .block_on(prom.query_range(query, a, b, step_s))
             .map_err(|e| match e {
@@ -242,7 +249,7 @@ pub fn pull(
                 other => anyhow::Error::new(other),
             })?;
         for (t, v) in samples {
-            let k = ((t - start) / step_s).round();
+            let k = ((t - lag_s - start) / step_s).round();
             if k >= 0.0 && (k as usize) < rows && v.is_finite() && v >= 0.0 {
                 rps[k as usize] = Some(v);
             }
@@ -269,8 +276,21 @@ pub fn from_log(
     end: Option<f64>,
     step_s: f64,
 ) -> Result<History> {
+    if let (Some(s), Some(e)) = (start, end)
+        && s >= e
+    {
+        return Err(BadInput(format!(
+            "the start ({}) is not before the end ({})",
+            SimTime(s).rfc3339(),
+            SimTime(e).rfc3339()
+        ))
+        .into());
+    }
     let objects: std::collections::BTreeSet<String> =
         log.decisions.iter().map(|d| d.object()).collect();
+    if objects.is_empty() {
+        return Err(BadInput(format!("{}: the log has no decisions", log.path.display())).into());
+    }
     let want = match object {
         Some(o) => {
             if !objects.contains(o) {
@@ -284,9 +304,6 @@ pub fn from_log(
             o.to_string()
         }
         None if objects.len() == 1 => objects.iter().next().cloned().unwrap_or_default(),
-        None if objects.is_empty() => {
-            return Err(BadInput(format!("{}: no decisions", log.path.display())).into());
-        }
         None => {
             return Err(BadInput(format!(
                 "{}: decisions of {} objects; pick one with --object ({})",
@@ -329,7 +346,9 @@ pub fn from_log(
     let rows = grid(t0, end.unwrap_or(hi).max(t0 + step_s), step_s)?;
     let mut sum = vec![(0.0, 0usize); rows];
     for (t, r) in pts {
-        let k = ((t - t0) / step_s).floor();
+        // Nearest row: decisions come every control interval, each a little late by a varying
+        // amount, and a floor would put two in one row and none in the next.
+        let k = ((t - t0) / step_s).round();
         if k >= 0.0 && (k as usize) < rows {
             let cell = &mut sum[k as usize];
             cell.0 += r;
@@ -407,13 +426,21 @@ pub fn run(args: Args) -> Result<()> {
                 .unwrap_or(Duration::from_secs(14 * 86_400))
                 .as_secs_f64()
         });
-        let rows = grid(start, end, step_s)?;
+        // The default query is a rate over the minute before its evaluation time: row t is
+        // evaluated at t + 30 s, as the decision log's rates are placed. A --query's window is
+        // unknown: its rows are its evaluation times.
+        let lag_s = if args.query.is_some() {
+            0.0
+        } else {
+            RATE_CENTRE_S
+        };
+        let rows = grid(start, end - lag_s, step_s)?;
         let http = reqwest::Client::new();
         let prom = Prometheus::new(http, url, args.timeout);
         let h = pull(
             &prom,
             &query,
-            start,
+            (start, lag_s),
             rows,
             step_s,
             args.points_per_request as usize,
@@ -427,6 +454,13 @@ pub fn run(args: Args) -> Result<()> {
         ))
         .into());
     };
+    if h.rps.len() < 2 {
+        return Err(BadInput(format!(
+            "only one row of data from {source} in the range (a trace needs two to define its interval): nothing written to {}",
+            args.out.display()
+        ))
+        .into());
+    }
     write(&args.out, &h)?;
     eprintln!("{}", summary(&h, &args.out, &source));
     Ok(())
@@ -500,6 +534,47 @@ mod tests {
             rps: vec![None, None],
         };
         assert_eq!(none.trimmed(), None);
+    }
+
+    /// A decision line of `default/web` at `t` with `arrival_rate_1m` = `rate` (null: a failed query).
+    fn decision(t: f64, rate: Option<f64>) -> String {
+        let rate = rate.map_or("null".to_string(), |r| r.to_string());
+        format!(
+            r#"{{"kind":"decision","time":{t},"namespace":"default","name":"web","mode":"Shadow","current_replicas":3,"desired_replicas":3,"source":"model","reason":"hold","hpa_desired_replicas":3,"hpa_recomputed_replicas":3,"scaled":false,"model":null,"min_replicas":1,"max_replicas":10,"interval_s":15,"snapshot":{{"time":{t},"arrival_rate_1m":{rate},"arrival_rate_5m":6.0,"queue_depth":0.0,"running":12.0,"ready_replicas":3,"starting_replicas":0,"gpu_utilization":0.5,"kv_cache_usage":0.2,"latency_p50_s":1.0,"latency_p95_s":2.0,"latency_p99_s":null,"profile":{{"cold_start_s":135.0,"capacity_rps":3.0,"gpus_per_replica":1,"usd_per_gpu_hour":0.8,"slo_latency_s":10.0}}}}}}"#
+        )
+    }
+
+    /// Decisions every 15 s, each a little late by a varying amount, fill one row each; a failed
+    /// query is a gap, never a zero.
+    #[test]
+    fn decision_log_rates_land_one_per_row() {
+        let times = [1000.0, 1015.4, 1029.9, 1045.2, 1060.0, 1075.1];
+        let rates = [Some(1.0), Some(2.0), Some(3.0), None, Some(5.0), Some(6.0)];
+        let text: String = times
+            .iter()
+            .zip(rates)
+            .map(|(&t, r)| decision(t, r) + "\n")
+            .collect();
+        let log = DecisionLog::parse(Path::new("d.jsonl"), &text).unwrap();
+        let h = from_log(&log, None, None, None, 15.0).unwrap();
+        assert_eq!(h.t0, 970.0);
+        assert_eq!(
+            h.rps,
+            vec![Some(1.0), Some(2.0), Some(3.0), None, Some(5.0), Some(6.0)]
+        );
+        let e = from_log(&log, Some("default/other"), None, None, 15.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no decisions of --object default/other"), "{e}");
+        let e = from_log(&log, None, Some(2000.0), Some(1000.0), 15.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not before the end"), "{e}");
+        let empty = DecisionLog::parse(Path::new("e.jsonl"), "").unwrap();
+        let e = from_log(&empty, None, None, None, 15.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the log has no decisions"), "{e}");
     }
 
     #[test]

@@ -231,7 +231,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         if let Some(note) = &entry.note {
             line.push_str(&format!(
                 "\n  note: {note}{}",
-                if plan.whole_days {
+                if plan.whole_days || args.steps.is_some() {
                     ""
                 } else {
                     " (a history under two days is split in halves)"
@@ -254,19 +254,15 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
 
 /// `day 2 00:00 + 4 d` style: where a window starts and how long it is.
 fn window_words(w: &Window, dt: f64) -> String {
-    let start = w.offset_s;
-    let (day, hour) = ((start / 86_400.0).floor(), (start % 86_400.0) / 3600.0);
+    let minutes = (w.offset_s / 60.0).round() as u64;
+    let (day, hh, mm) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
     let len_h = w.steps as f64 * dt / 3600.0;
     let len = if len_h >= 24.0 && (len_h / 24.0).fract() == 0.0 {
         format!("{} d", len_h / 24.0)
     } else {
         format!("{len_h:.1} h")
     };
-    format!(
-        "day {day} {:02}:{:02} + {len}",
-        hour.floor() as u32,
-        ((hour.fract()) * 60.0).round() as u32
-    )
+    format!("day {day} {hh:02}:{mm:02} + {len}")
 }
 
 fn save(path: &Path, file: &NamedBaseline) -> Result<()> {

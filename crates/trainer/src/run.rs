@@ -142,6 +142,14 @@ impl TrainConfig {
     /// Check the fields that are not PPO's.
     pub fn validate(&self) -> Result<(), String> {
         self.ppo.validate().map_err(|e| format!("ppo.{e}"))?;
+        if let Some(v) = &self.validation
+            && !(v.offset_s.is_finite() && v.offset_s >= 0.0)
+        {
+            return Err(format!(
+                "validation.offset_s = {}: must be a number of seconds >= 0",
+                v.offset_s
+            ));
+        }
         if rlscale_core::n_features(self.obs_schema).is_none() {
             return Err(format!(
                 "obs_schema = {}: this build computes feature schemas 1 and {}",

@@ -326,7 +326,7 @@ pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
         }
         if !(e.min_offset_s.is_finite()
             && e.min_offset_s >= 0.0
-            && (e.max_offset_s == 0.0 || e.min_offset_s <= e.max_offset_s))
+            && e.min_offset_s <= e.max_offset_s.max(0.0))
         {
             return Err(format!(
                 "mix[{i}].min_offset_s = {}: needs 0 <= min_offset_s <= max_offset_s ({})",
