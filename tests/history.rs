@@ -310,3 +310,71 @@ fn a_decision_log_becomes_a_trace_and_bad_input_writes_nothing() {
         assert!(!bad.exists(), "{full:?} wrote {}", bad.display());
     }
 }
+
+/// A pulled trace trains on its own (`train --trace --profile`): the scenario is written under
+/// runs/workloads/ and the run's mixture is that one workload; an unknown profile exits 2 and
+/// creates nothing.
+#[test]
+fn a_pulled_trace_trains_as_one_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("web.csv");
+    let o = rlscale(&[
+        "history",
+        "--decision-log",
+        repo()
+            .join("tests/data/shadow-decisions.jsonl")
+            .to_str()
+            .unwrap(),
+        "--object",
+        "default/web",
+        "--out",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let runs = dir.path().join("runs");
+    let config = repo().join("configs/ppo.toml");
+    let base = [
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+        "--total-timesteps",
+        "2048",
+    ];
+    let mut bad = base.to_vec();
+    bad.extend(["--profile", "llm-1t-b200"]);
+    let o = rlscale(&bad);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a profile in"), "{stderr}");
+    assert!(stderr.contains("llm-8b-l4"), "{stderr}");
+    assert!(!runs.exists(), "a refused run created {}", runs.display());
+
+    let mut good = base.to_vec();
+    good.extend(["--profile", "llm-8b-l4", "--init", "models/default.json"]);
+    let o = rlscale(&good);
+    let (_, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("one workload, workload-web-llm-8b-l4-v1"),
+        "{stderr}"
+    );
+    let scenario = runs.join("workloads/workload-web-llm-8b-l4-v1/workload-web-llm-8b-l4-v1.toml");
+    assert!(scenario.is_file(), "{stderr}");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("workload-web")
+        })
+        .unwrap();
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert_eq!(cfg.matches("[[mix]]").count(), 1, "{cfg}");
+    assert!(cfg.contains("workload-web-llm-8b-l4-v1.toml"), "{cfg}");
+}

@@ -19,6 +19,7 @@ mod shadow_report;
 mod simulate;
 mod train;
 mod tune;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
