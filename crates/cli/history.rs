@@ -30,12 +30,11 @@ use rlscale_eval::shadow::{self, DecisionLog};
 
 use crate::BadInput;
 use crate::fsutil::AtomicFile;
+use crate::shadow_report::time_flag;
+use rlscale_eval::shadow::replay::RATE_CENTRE_S;
 
 /// Rows a history may have at most (a year of 1-second steps): a typo in `--step` fails at once.
 const MAX_ROWS: f64 = 31_622_400.0;
-
-/// Seconds a logged 1-minute rate is moved back: the middle of its window.
-const RATE_CENTRE_S: f64 = 30.0;
 
 /// Pull a workload's request-rate history into a trace CSV (`t_s,rps`) for `rlscale simulate`,
 /// `tune` and `train`.
@@ -160,13 +159,6 @@ fn object(text: &str) -> Result<(String, String)> {
         ))
         .into()),
     }
-}
-
-fn time_flag(flag: &str, v: &Option<String>) -> Result<Option<f64>> {
-    v.as_deref()
-        .map(|s| shadow::parse_time(s).map_err(|e| BadInput(format!("{flag}: {e}"))))
-        .transpose()
-        .map_err(Into::into)
 }
 
 fn now_s() -> f64 {

@@ -165,7 +165,7 @@ impl Args {
     }
 }
 
-fn time_flag(flag: &str, v: &Option<String>) -> Result<Option<f64>> {
+pub(crate) fn time_flag(flag: &str, v: &Option<String>) -> Result<Option<f64>> {
     v.as_deref()
         .map(|s| shadow::parse_time(s).map_err(|e| BadInput(format!("{flag}: {e}"))))
         .transpose()

@@ -91,17 +91,10 @@ pub fn build(envs: &Path, dir: &Path, spec: &WorkloadSpec) -> Result<Scenario> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "trace".into());
-    let slug: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let id = format!("workload-{}-{}-v1", slug.trim_matches('-'), spec.profile);
+    let id = format!(
+        "workload-{}-v1",
+        rlscale_eval::shadow::replay::slug(&stem, &spec.profile)
+    );
     let out = dir.join(&id);
     std::fs::create_dir_all(out.join("profiles"))
         .with_context(|| format!("cannot create {}", out.display()))?;

@@ -138,44 +138,8 @@ impl Prometheus {
     /// Run an instant query at the server's current time. One sample → `Some(value)` (NaN included, as
     /// Prometheus returns it); no sample → `None`.
     pub async fn query(&self, query: &str) -> Result<Option<f64>, PromError> {
-        let url = format!("{}/api/v1/query", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .query(&[("query", query)])
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| self.transport(e))?;
-        match serde_json::from_str::<ApiResponse>(&body) {
-            Ok(r) if r.status == "error" => Err(PromError::Query {
-                query: query.into(),
-                error_type: r.error_type.unwrap_or_default(),
-                error: r.error.unwrap_or_default(),
-            }),
-            Ok(r) if status.is_success() && r.status == "success" => match r.data {
-                Some(d) => parse_data(query, &d),
-                None => Err(PromError::Malformed {
-                    query: query.into(),
-                    detail: "no data".into(),
-                }),
-            },
-            _ if !status.is_success() => Err(PromError::Http {
-                server: self.base.clone(),
-                status: status.as_u16(),
-                body: body.chars().take(200).collect(),
-            }),
-            Ok(r) => Err(PromError::Malformed {
-                query: query.into(),
-                detail: format!("status {:?}", r.status),
-            }),
-            Err(e) => Err(PromError::Malformed {
-                query: query.into(),
-                detail: e.to_string(),
-            }),
-        }
+        let data = self.get("query", query, &[]).await?;
+        parse_data(query, &data)
     }
 
     /// Run a range query: the samples of the one series `query` gives at `start + k·step_s` up to
@@ -189,16 +153,28 @@ impl Prometheus {
         end: f64,
         step_s: f64,
     ) -> Result<Vec<(f64, f64)>, PromError> {
-        let url = format!("{}/api/v1/query_range", self.base);
+        let params = [
+            ("start", format!("{start:.3}")),
+            ("end", format!("{end:.3}")),
+            ("step", format!("{step_s}")),
+        ];
+        let data = self.get("query_range", query, &params).await?;
+        parse_matrix(query, &data)
+    }
+
+    /// `GET /api/v1/<endpoint>?query=…&<params>`: the `data` of a successful answer, or the error.
+    async fn get(
+        &self,
+        endpoint: &str,
+        query: &str,
+        params: &[(&str, String)],
+    ) -> Result<ApiData, PromError> {
+        let url = format!("{}/api/v1/{endpoint}", self.base);
         let resp = self
             .http
             .get(&url)
-            .query(&[
-                ("query", query.to_string()),
-                ("start", format!("{start:.3}")),
-                ("end", format!("{end:.3}")),
-                ("step", format!("{step_s}")),
-            ])
+            .query(&[("query", query)])
+            .query(params)
             .timeout(self.timeout)
             .send()
             .await
@@ -211,13 +187,12 @@ impl Prometheus {
                 error_type: r.error_type.unwrap_or_default(),
                 error: r.error.unwrap_or_default(),
             }),
-            Ok(r) if status.is_success() && r.status == "success" => match r.data {
-                Some(d) => parse_matrix(query, &d),
-                None => Err(PromError::Malformed {
+            Ok(r) if status.is_success() && r.status == "success" => {
+                r.data.ok_or_else(|| PromError::Malformed {
                     query: query.into(),
                     detail: "no data".into(),
-                }),
-            },
+                })
+            }
             _ if !status.is_success() => Err(PromError::Http {
                 server: self.base.clone(),
                 status: status.as_u16(),

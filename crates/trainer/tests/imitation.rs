@@ -110,22 +110,27 @@ fn a_teacher_needs_a_weight_and_a_weight_a_teacher() {
     assert!(cfg.validate().unwrap_err().contains("bc_coef"));
 }
 
-/// Once the imitation weight has annealed to 0, the envs stop making plans (the planner's are ~20
-/// simulations of each episode): episodes started after that have no plan and no label.
-#[test]
-fn the_teacher_stops_once_the_weight_is_zero() {
-    let cfg = PpoConfig {
+/// Four iterations of 2 envs × 128 steps, the imitation weight 1 annealed to `floor` over a quarter
+/// of them: from the second iteration on, the weight is the floor.
+fn annealed_in_one_iteration(floor: f64) -> PpoConfig {
+    PpoConfig {
         seed: 5,
         total_timesteps: 4 * 2 * 128,
         num_envs: 2,
         num_steps: 128,
         num_minibatches: 2,
         bc_coef: 1.0,
-        // Over a quarter of the 4 iterations: the weight is 0 from the second one on.
         bc_anneal_frac: 0.25,
+        bc_floor: floor,
         ..PpoConfig::default()
-    };
-    let mut ppo = Ppo::new(cfg, taught_envs(2)).unwrap();
+    }
+}
+
+/// Once the imitation weight has annealed to 0, the envs stop making plans (the planner's are ~20
+/// simulations of each episode): episodes started after that have no plan and no label.
+#[test]
+fn the_teacher_stops_once_the_weight_is_zero() {
+    let mut ppo = Ppo::new(annealed_in_one_iteration(0.0), taught_envs(2)).unwrap();
     assert!(ppo.iterate().bc_coef > 0.99);
     assert_eq!(ppo.iterate().bc_coef, 0.0);
     // Each env is on its third 120-step episode, started in the second iteration (at step 240).
@@ -139,17 +144,7 @@ fn the_teacher_stops_once_the_weight_is_zero() {
 /// episodes started late in the run still have a plan and a label.
 #[test]
 fn a_floored_weight_keeps_the_teacher() {
-    let cfg = PpoConfig {
-        seed: 5,
-        total_timesteps: 4 * 2 * 128,
-        num_envs: 2,
-        num_steps: 128,
-        num_minibatches: 2,
-        bc_coef: 1.0,
-        bc_anneal_frac: 0.25,
-        bc_floor: 0.3,
-        ..PpoConfig::default()
-    };
+    let cfg = annealed_in_one_iteration(0.3);
     assert_eq!(cfg.bc_weight(1), 1.0);
     assert_eq!(cfg.bc_weight(4), 0.3);
     let mut ppo = Ppo::new(cfg, taught_envs(2)).unwrap();

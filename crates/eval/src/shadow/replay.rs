@@ -52,7 +52,7 @@ use crate::plot::ReplicaSeries;
 use crate::report::{self, Row};
 
 /// Seconds a 1-minute rate is moved back: the middle of its window.
-const RATE_CENTRE_S: f64 = 30.0;
+pub const RATE_CENTRE_S: f64 = 30.0;
 
 /// The scenario built from one object's decisions.
 #[derive(Debug, Clone)]
