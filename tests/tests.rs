@@ -9,6 +9,7 @@ mod conformance;
 mod dev_cluster;
 mod e2e;
 mod faults;
+mod fit;
 mod fuzz_loaders;
 mod golden;
 mod history;

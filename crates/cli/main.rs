@@ -9,6 +9,7 @@ mod controller_cmd;
 mod dev_cluster;
 mod evaluate;
 mod fake_server;
+mod fit;
 mod fsutil;
 mod history;
 mod policy_spec;
@@ -80,6 +81,11 @@ enum Command {
     /// Pull a workload's request-rate history from Prometheus (or the controller's decision log)
     /// into a trace CSV for simulate, tune and train.
     History(history::Args),
+    /// For one workload (a scenario, or a trace on a service profile): tune every rule's main knob,
+    /// fine-tune the shipped model, and score them all, default HPA and the hindsight schedule on a
+    /// later window with other seeds. Writes report.md, report.html, results.json, the fine-tuned
+    /// model and an RLAutoscaler for the winner; resumable, bounded by --budget.
+    Fit(fit::Args),
 }
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure while working (exit code 1).
@@ -142,6 +148,7 @@ fn main() -> ExitCode {
         Command::DevCluster(args) => dev_cluster::run(&envs, args),
         Command::ShadowReport(args) => shadow_report::run(&envs, args),
         Command::History(args) => history::run(args),
+        Command::Fit(args) => fit::run(&envs, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

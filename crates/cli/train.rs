@@ -35,7 +35,10 @@ const INIT_OBS_COUNT: f64 = 100_000.0;
 
 /// The model `--init` names, checked against `cfg`: loadable, with the config's feature schema and
 /// action table (a network trained on other features or actions cannot be fine-tuned into this run).
-fn init_model(path: &std::path::Path, cfg: &TrainConfig) -> Result<rlscale_runtime::ModelFile> {
+pub(crate) fn init_model(
+    path: &std::path::Path,
+    cfg: &TrainConfig,
+) -> Result<rlscale_runtime::ModelFile> {
     let m = rlscale_runtime::ModelFile::load(path).map_err(|e| BadInput(format!("--init: {e}")))?;
     if m.obs_schema_version != cfg.obs_schema {
         return Err(BadInput(format!(
@@ -114,6 +117,13 @@ pub struct Args {
         default_value = "2024-05-06T00:00:00Z"
     )]
     pub trace_start: String,
+    /// Stop at this instant, as on Ctrl-C but without exiting: the run saves a checkpoint and its
+    /// model file (`rlscale fit`'s budget).
+    #[arg(skip)]
+    pub deadline: Option<std::time::Instant>,
+    /// Validate every this many iterations instead of the config's `validation.every`.
+    #[arg(skip)]
+    pub validate_every: Option<u64>,
 }
 
 /// Seeds of a one-workload run's validation episodes (never drawn by training episodes).
@@ -347,6 +357,11 @@ fn git_revision() -> String {
 
 /// Run the subcommand.
 pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
+    run_dir(envs, args).map(|_| ())
+}
+
+/// Run the subcommand; the run's folder.
+pub fn run_dir(envs: &std::path::Path, args: Args) -> Result<PathBuf> {
     let (cfg, dir, init, extended) = match &args.resume {
         Some(run) => {
             let path = run.join("config.toml");
@@ -421,6 +436,9 @@ pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
                 eprintln!("scenario {}", sc.path.display());
                 eprintln!("{}", one_workload(&mut cfg, &sc)?);
             }
+            if let (Some(every), Some(v)) = (args.validate_every, cfg.validation.as_mut()) {
+                v.every = every.max(1);
+            }
             cfg.validate()
                 .map_err(|e| BadInput(format!("{}: {e}", args.config.display())))?;
             let init_model = cfg
@@ -449,6 +467,7 @@ pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
                 .with_actions(table)
                 .with_guardrails(cfg.guardrails)
                 .with_teacher(cfg.teacher)
+                .with_teacher_futures(cfg.teacher_futures)
                 .with_obs_schema(cfg.obs_schema)
         })
         .collect();
@@ -610,7 +629,8 @@ pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
     eprintln!("run folder: {}", dir.display());
     let mut last_validation: Option<f64> = None;
     let mut last_episode: (Option<f64>, Option<f64>) = (None, None);
-    while !ppo.finished() && !stop.load(Ordering::SeqCst) {
+    let before_deadline = || args.deadline.is_none_or(|d| std::time::Instant::now() < d);
+    while !ppo.finished() && !stop.load(Ordering::SeqCst) && before_deadline() {
         let s = ppo.iterate();
         let mut line = metrics_line(&s);
         line["time_unix_s"] = serde_json::json!(
@@ -779,6 +799,13 @@ pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
         );
         // Everything is on disk; exit as an interrupted command does (128 + SIGINT).
         std::process::exit(130);
+    } else if !ppo.finished() {
+        eprintln!(
+            "stopped at the deadline: {} steps, {} iterations; model {}",
+            ppo.global_step,
+            ppo.iteration,
+            out.display()
+        );
     } else {
         eprintln!(
             "done: {} steps, {} iterations; model {}",
@@ -787,7 +814,7 @@ pub fn run(envs: &std::path::Path, args: Args) -> Result<()> {
             out.display()
         );
     }
-    Ok(())
+    Ok(dir)
 }
 
 #[cfg(test)]

@@ -253,7 +253,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
 }
 
 /// `day 2 00:00 + 4 d` style: where a window starts and how long it is.
-fn window_words(w: &Window, dt: f64) -> String {
+pub(crate) fn window_words(w: &Window, dt: f64) -> String {
     let minutes = (w.offset_s / 60.0).round() as u64;
     let (day, hh, mm) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
     let len_h = w.steps as f64 * dt / 3600.0;

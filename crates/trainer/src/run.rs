@@ -11,6 +11,9 @@ use crate::ppo::{IterStats, Ppo, PpoConfig};
 use crate::simenv::MixEntry;
 use rlscale_runtime::model::{FORMAT, FORMAT_VERSION, ModelFile, ObsNorm};
 
+/// The most other futures a causal label may hedge against (`teacher_futures`).
+pub const MAX_TEACHER_FUTURES: usize = 8;
+
 /// `configs/ppo.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +54,11 @@ pub struct TrainConfig {
     /// (`crate::simenv::Teacher`). Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<crate::simenv::Teacher>,
+    /// Causal labels: hedge the teacher's plan against this many other futures of the same variant
+    /// (`crate::simenv::SimTrainEnv::with_teacher_futures`). 0 (the default): the episode's own
+    /// hindsight plan.
+    #[serde(default)]
+    pub teacher_futures: usize,
     /// PPO hyperparameters (cleanrl's names).
     #[serde(default)]
     pub ppo: PpoConfig,
@@ -179,6 +187,18 @@ impl TrainConfig {
                 ));
             }
             _ => {}
+        }
+        if self.teacher_futures > 0 && self.teacher.is_none() {
+            return Err(format!(
+                "teacher_futures = {}: needs a teacher (teacher = \"oracle\" or \"planner\")",
+                self.teacher_futures
+            ));
+        }
+        if self.teacher_futures > MAX_TEACHER_FUTURES {
+            return Err(format!(
+                "teacher_futures = {}: at most {MAX_TEACHER_FUTURES} (each is a plan of the episode at every reset)",
+                self.teacher_futures
+            ));
         }
         match (self.actions.as_str(), &self.table) {
             ("table", None) => {
@@ -422,4 +442,35 @@ pub fn export<E: TrainEnv>(
     };
     m.set_action_table(actions);
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shipped recipe loads and validates (its scenarios exist, its teacher settings agree), so
+    /// that `rlscale train --config configs/<any>.toml` starts.
+    #[test]
+    fn every_shipped_recipe_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let cfg = TrainConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                crate::simenv::check_mix(&cfg.mix)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 20, "{n} recipes in {}", dir.display());
+        let causal = TrainConfig::load(&dir.join("ppo-planner-causal.toml")).unwrap();
+        assert_eq!(causal.teacher_futures, 2);
+        let mut bad = causal.clone();
+        bad.teacher = None;
+        bad.ppo.bc_coef = 0.0;
+        bad.ppo.bc_only_iterations = 0;
+        let e = bad.validate().unwrap_err();
+        assert!(e.contains("teacher_futures = 2: needs a teacher"), "{e}");
+    }
 }

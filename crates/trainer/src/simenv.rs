@@ -131,6 +131,9 @@ pub struct SimTrainEnv {
     last: Option<MetricsSnapshot>,
     notes: Vec<rlscale_runtime::Note>,
     teacher: Option<Teacher>,
+    /// Other futures the causal labels hedge against ([`SimTrainEnv::with_teacher_futures`]); 0:
+    /// the plan of the episode itself (hindsight labels).
+    futures: usize,
     /// Features the policy reads: a prefix of `rlscale_core::FEATURE_NAMES` (its schema's).
     n_obs: usize,
     /// The teacher's plan of the current episode: a target per step.
@@ -156,6 +159,7 @@ impl SimTrainEnv {
             last: None,
             notes: Vec::new(),
             teacher: None,
+            futures: 0,
             n_obs: rlscale_core::N_FEATURES_V1,
             plan: Vec::new(),
             steps: 0,
@@ -166,6 +170,26 @@ impl SimTrainEnv {
     /// Label every state with `teacher`'s action ([`TrainEnv::teacher_action`]).
     pub fn with_teacher(mut self, teacher: Option<Teacher>) -> Self {
         self.teacher = teacher;
+        self
+    }
+
+    /// Causal labels: instead of the episode's own hindsight plan, label step `k` with the larger of
+    ///
+    /// - the own plan *without its lead*: its lowest target over the last `H` steps, `H` the
+    ///   teacher's cold-start lead (1.25 mean cold starts). A plan scales up `H` steps before a
+    ///   burst it knows is coming; a causal policy can only react once the burst shows, which is
+    ///   when this label rises. It still scales down when the plan does.
+    /// - the highest target, at step `k`, of the teacher's plans of `futures` other episodes of the
+    ///   same variant (same offset, rate scale and profile; other seeds). Where bursts come at random,
+    ///   this is the headroom a plan keeps in at least one of the futures the state cannot tell
+    ///   apart; where the traffic is predictable (diurnal, a trace's known shape), the futures agree
+    ///   and the label keeps the plan's pre-scaling.
+    ///
+    /// The other futures are planned by the heuristic hindsight plan (`rlscale_eval::oracle::plan`:
+    /// one pass over the requests, no simulation), whatever the teacher, so that they cost little
+    /// beside the episode's own plan. 0 (the default): the hindsight labels of the episode's own plan.
+    pub fn with_teacher_futures(mut self, futures: usize) -> Self {
+        self.futures = futures;
         self
     }
 
@@ -293,6 +317,49 @@ pub fn start_near_need(mut sc: Scenario, sim_seed: u64) -> Scenario {
     sc
 }
 
+/// The teacher's target schedule of the episode of `sc` from `seed`: the heuristic plan, or one pass
+/// of the planner's local search.
+fn teacher_plan(teacher: Teacher, sc: &Arc<Scenario>, seed: u64, steps: u64) -> Vec<u32> {
+    match teacher {
+        Teacher::Oracle => rlscale_eval::oracle::plan(sc, seed, steps, Default::default()).schedule,
+        Teacher::Planner => {
+            let cfg = rlscale_eval::planner::PlannerConfig {
+                passes: 1,
+                ..Default::default()
+            };
+            rlscale_eval::planner::plan(sc, seed, steps, cfg, &[]).schedule
+        }
+    }
+}
+
+/// How many steps ahead of a burst the teacher's plans start replicas: the heuristic plan's lead
+/// (`OracleConfig::lead_factor` mean cold starts), in whole control intervals.
+fn teacher_lead_steps(sc: &Scenario) -> usize {
+    let lead_s =
+        rlscale_eval::oracle::OracleConfig::default().lead_factor * sc.profile.mean_cold_start_s();
+    (lead_s / sc.file.control_interval_s).ceil().max(0.0) as usize
+}
+
+/// The causal labels of [`SimTrainEnv::with_teacher_futures`]: at step `k`, the larger of `own`'s
+/// lowest target over steps `k − lead ..= k` and the highest of `others`' targets at `k`.
+pub fn causal_labels(own: &[u32], others: &[Vec<u32>], lead: usize) -> Vec<u32> {
+    (0..own.len())
+        .map(|k| {
+            let reactive = own[k.saturating_sub(lead)..=k]
+                .iter()
+                .copied()
+                .min()
+                .unwrap_or(0);
+            let hedge = others
+                .iter()
+                .filter_map(|o| o.get(k).copied())
+                .max()
+                .unwrap_or(0);
+            reactive.max(hedge)
+        })
+        .collect()
+}
+
 /// Check that every entry of `mix` loads at its extremes, so that training never meets a bad file.
 pub fn check_mix(mix: &[MixEntry]) -> Result<(), String> {
     if mix.is_empty() {
@@ -375,15 +442,16 @@ impl TrainEnv for SimTrainEnv {
         let steps = sc.file.max_episode_steps;
         self.plan = match self.teacher {
             None => Vec::new(),
-            Some(Teacher::Oracle) => {
-                rlscale_eval::oracle::plan(&sc, sim_seed, steps, Default::default()).schedule
-            }
-            Some(Teacher::Planner) => {
-                let cfg = rlscale_eval::planner::PlannerConfig {
-                    passes: 1,
-                    ..Default::default()
-                };
-                rlscale_eval::planner::plan(&sc, sim_seed, steps, cfg, &[]).schedule
+            Some(teacher) => {
+                let own = teacher_plan(teacher, &sc, sim_seed, steps);
+                if self.futures == 0 {
+                    own
+                } else {
+                    let others: Vec<Vec<u32>> = (0..self.futures)
+                        .map(|_| teacher_plan(Teacher::Oracle, &sc, rng.random(), steps))
+                        .collect();
+                    causal_labels(&own, &others, teacher_lead_steps(&sc))
+                }
             }
         };
         self.steps = 0;
@@ -673,5 +741,47 @@ mod tests {
         guarded.step(up8);
         assert_eq!(bare.target, (t0 + 8).min(bare.space.max_replicas));
         assert_eq!(guarded.target, t0 + 1, "max_step_up = 1");
+    }
+
+    /// Causal labels drop the plan's lead (they rise when the plan has been up for `lead` steps) and
+    /// keep the headroom the other futures' plans hold.
+    #[test]
+    fn causal_labels_drop_the_lead_and_keep_the_other_futures_headroom() {
+        let own = [1, 1, 1, 5, 5, 5, 1, 1];
+        let others = vec![vec![1; 8], vec![1, 1, 3, 3, 1, 1, 1, 1]];
+        // The own plan rises at 3; with a lead of 2 its label rises at 5, and falls with it at 6.
+        assert_eq!(causal_labels(&own, &[], 2), [1, 1, 1, 1, 1, 5, 1, 1]);
+        assert_eq!(causal_labels(&own, &others, 2), [1, 1, 3, 3, 1, 5, 1, 1]);
+        // No lead: the own plan itself.
+        assert_eq!(causal_labels(&own, &[], 0), own);
+    }
+
+    /// With other futures, the labels of an episode are still a function of its seed, differ from the
+    /// episode's own plan on random bursts, and never ask for more than the fleet's ceiling.
+    #[test]
+    fn causal_labels_are_seeded_and_hedge_random_bursts() {
+        let bursty =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../envs/bursty-8b-l4-v1.toml");
+        let mix: Arc<[MixEntry]> = vec![MixEntry::new(bursty, 480)].into();
+        let own = |seed| {
+            let mut env = SimTrainEnv::new(mix.clone()).with_teacher(Some(Teacher::Oracle));
+            env.reset(seed);
+            env.plan().to_vec()
+        };
+        let causal = |seed| {
+            let mut env = SimTrainEnv::new(mix.clone())
+                .with_teacher(Some(Teacher::Oracle))
+                .with_teacher_futures(2);
+            env.reset(seed);
+            (env.plan().to_vec(), env.space.max_replicas)
+        };
+        let (a, max) = causal(7);
+        assert_eq!(a.len(), 480);
+        assert_eq!(causal(7).0, a, "same seed, same labels");
+        assert!(a.iter().all(|&n| n <= max));
+        let hindsight = own(7);
+        assert_ne!(a, hindsight);
+        // The hedge holds more than the own plan somewhere: a burst of another future.
+        assert!(a.iter().zip(&hindsight).any(|(c, h)| c > h));
     }
 }
