@@ -24,7 +24,8 @@ pub struct Args {
     /// Comma-separated policies: hpa, keda, kpa, ray, apa, static, predictive (the peers' defaults),
     /// static:N, oracle (the hindsight schedule), NAME for configs/baselines/NAME.toml (the
     /// `*-tuned` files `rlscale tune` writes), model:PATH (a trained model through the runtime:
-    /// checks, guardrails, fallback) or model-only:PATH (the bare network, for diagnosis).
+    /// checks, guardrails, fallback), model-only:PATH (the bare network, for diagnosis) or
+    /// model-sampled:PATH (the bare network drawing its actions as in training, seeded).
     #[arg(long, default_value = DEFAULT_POLICIES, value_name = "LIST")]
     pub policies: String,
 

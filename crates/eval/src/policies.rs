@@ -12,6 +12,9 @@
 //!   their defaults with the scenario's replica bounds), so the numbers are those of the real path.
 //! * `model-only:PATH` is the bare network (`rlscale_runtime::ModelPolicy`: masked argmax, no checks,
 //!   guardrails or fallback), to see what the runtime's safety layer adds. Never what a cluster runs.
+//! * `model-sampled:PATH` is the bare network acting as it does in training: an action drawn from the
+//!   masked softmax of its logits ([`SampledModelPolicy`], seeded by the episode's seed). Beside
+//!   `model-only:PATH` it measures what the exploration noise PPO learns under costs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -176,6 +179,124 @@ pub enum PolicyChoice {
         /// `model-only:`: the bare network, without the runtime's checks, guardrails and fallback.
         bare: bool,
     },
+    /// `model-sampled:PATH`: the bare network sampling its actions, as in training.
+    SampledModel {
+        /// Label in tables (`model-sampled:PATH` as written).
+        label: String,
+        /// The validated model.
+        model: Arc<rlscale_runtime::ModelFile>,
+    },
+}
+
+/// A model acting as PPO's rollouts do: features of the snapshot, an action drawn from the softmax of
+/// the logits over the valid actions, applied through the model's action table within `[min, max]`.
+/// Its random stream is its own (seeded from the episode's seed), so the simulator's arrivals are the
+/// same as every other policy's.
+#[derive(Debug, Clone)]
+pub struct SampledModelPolicy {
+    model: Arc<rlscale_runtime::ModelFile>,
+    table: rlscale_core::ActionTable,
+    space: rlscale_core::ActionSpace,
+    name: String,
+    target: Option<u32>,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl SampledModelPolicy {
+    /// A policy from `model` for a target bounded by `[min, max]`, drawing from `seed`'s stream.
+    pub fn new(
+        model: Arc<rlscale_runtime::ModelFile>,
+        min: u32,
+        max: u32,
+        name: String,
+        seed: u64,
+    ) -> Self {
+        use rand::SeedableRng;
+        SampledModelPolicy {
+            table: model.action_table(),
+            model,
+            space: rlscale_core::ActionSpace::new(min.min(max), max),
+            name,
+            target: None,
+            // A stream apart from the simulator's, which draws from `seed` itself.
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5A3D_1E55_0F0C_A11D),
+        }
+    }
+}
+
+/// Index drawn from the softmax of `logits` over the entries where `mask` is true, with the uniform
+/// draw `u` in [0, 1). `None` when nothing is valid.
+pub fn sample_masked(logits: &[f32], mask: &[bool], u: f64) -> Option<usize> {
+    let max = logits
+        .iter()
+        .zip(mask)
+        .filter(|(_, ok)| **ok)
+        .map(|(l, _)| f64::from(*l))
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return None;
+    }
+    let w: Vec<f64> = logits
+        .iter()
+        .zip(mask)
+        .map(|(l, ok)| {
+            if *ok {
+                (f64::from(*l) - max).exp()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let total: f64 = w.iter().sum();
+    let mut acc = 0.0;
+    let mut last = None;
+    for (a, x) in w.iter().enumerate() {
+        if *x > 0.0 {
+            acc += x / total;
+            last = Some(a);
+            if u < acc {
+                return Some(a);
+            }
+        }
+    }
+    last
+}
+
+impl Policy for SampledModelPolicy {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn decide(
+        &mut self,
+        snapshot: &rlscale_core::MetricsSnapshot,
+        _now: rlscale_core::SimTime,
+    ) -> rlscale_core::Decision {
+        use rand::Rng;
+        let current = self
+            .space
+            .clamp(self.target.unwrap_or_else(|| snapshot.current_replicas()));
+        let obs = rlscale_core::features(snapshot);
+        let logits = self.model.logits(&obs.0[..self.model.n_features()]);
+        let mask = self.table.mask(&self.space, current);
+        let a = sample_masked(&logits, &mask, self.rng.random::<f64>())
+            .unwrap_or(rlscale_core::action::HOLD);
+        let replicas = self.table.apply(&self.space, current, a, snapshot);
+        self.target = Some(replicas);
+        rlscale_core::Decision {
+            replicas,
+            source: rlscale_core::Source::Model,
+            reason: match replicas.cmp(&current) {
+                std::cmp::Ordering::Greater => rlscale_core::Reason::ScaleUp,
+                std::cmp::Ordering::Less => rlscale_core::Reason::ScaleDown,
+                std::cmp::Ordering::Equal => rlscale_core::Reason::Hold,
+            },
+        }
+    }
+
+    fn reset(&mut self) {
+        self.target = None;
+    }
 }
 
 /// The rules whose schedules the planner starts from (those whose files exist).
@@ -201,6 +322,18 @@ impl PolicyChoice {
             return Ok(PolicyChoice::Planner {
                 cfg: PlannerConfig::default(),
                 configs_dir: configs_dir.to_path_buf(),
+            });
+        }
+        if let Some(path) = name.strip_prefix("model-sampled:") {
+            let model = rlscale_runtime::ModelFile::load(Path::new(path)).map_err(|source| {
+                PolicyError::Model {
+                    policy: name.to_string(),
+                    source,
+                }
+            })?;
+            return Ok(PolicyChoice::SampledModel {
+                label: name.to_string(),
+                model: Arc::new(model),
             });
         }
         let model_path = name
@@ -280,6 +413,7 @@ impl PolicyChoice {
             PolicyChoice::Oracle(_) => "oracle".into(),
             PolicyChoice::Planner { .. } => "planner".into(),
             PolicyChoice::Model { label, .. } => label.clone(),
+            PolicyChoice::SampledModel { label, .. } => label.clone(),
         }
     }
 
@@ -302,9 +436,10 @@ impl PolicyChoice {
                     Some(file.base.with_knob(entry.value))
                 }
             }
-            PolicyChoice::Oracle(_) | PolicyChoice::Planner { .. } | PolicyChoice::Model { .. } => {
-                None
-            }
+            PolicyChoice::Oracle(_)
+            | PolicyChoice::Planner { .. }
+            | PolicyChoice::Model { .. }
+            | PolicyChoice::SampledModel { .. } => None,
         })
     }
 
@@ -341,6 +476,16 @@ impl PolicyChoice {
                 &planned.schedule,
                 scenario.start_unix_s,
                 scenario.file.control_interval_s,
+            )));
+        }
+        if let PolicyChoice::SampledModel { label, model } = self {
+            let r = scenario.file.replicas;
+            return Ok(Box::new(SampledModelPolicy::new(
+                model.clone(),
+                r.min,
+                r.max,
+                label.clone(),
+                seed,
             )));
         }
         if let PolicyChoice::Model { label, model, bare } = self {
@@ -390,5 +535,69 @@ impl PolicyChoice {
                 message: e.to_string(),
             })?;
         Ok(Box::new(built))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sampled actions follow the softmax of the valid logits and never pick a masked action.
+    #[test]
+    fn sampled_actions_follow_the_masked_softmax() {
+        use rand::{Rng, SeedableRng};
+        let logits = [0.0_f32, 1.0, 2.0, 5.0];
+        let mask = [true, true, true, false];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut n = [0usize; 4];
+        let draws = 100_000;
+        for _ in 0..draws {
+            n[sample_masked(&logits, &mask, rng.random::<f64>()).unwrap()] += 1;
+        }
+        assert_eq!(n[3], 0, "a masked action was drawn");
+        let z: f64 = [0.0_f64, 1.0, 2.0].iter().map(|l| l.exp()).sum();
+        for (a, l) in [0.0_f64, 1.0, 2.0].iter().enumerate() {
+            let p = l.exp() / z;
+            let f = n[a] as f64 / draws as f64;
+            assert!((f - p).abs() < 0.01, "action {a}: {f} drawn against {p}");
+        }
+        assert_eq!(sample_masked(&logits, &[false; 4], 0.5), None);
+        // The last valid action takes what rounding leaves at u close to 1.
+        assert_eq!(sample_masked(&logits, &mask, 0.999_999_999), Some(2));
+    }
+
+    /// `model-sampled:` plays the same episode twice alike (its stream is seeded), and differs from
+    /// the greedy network.
+    #[test]
+    fn a_sampled_model_is_seeded() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let model = repo.join("models/default.json").display().to_string();
+        let sc = Arc::new(
+            Scenario::resolve(
+                &repo.join("envs"),
+                "steady-8b-l4-v1",
+                &rlscale_sim::Overrides {
+                    max_episode_steps: Some(120),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        );
+        let play = |name: &str| {
+            let p = PolicyChoice::parse(&format!("{name}:{model}"), Path::new(".")).unwrap();
+            let zero = oracle::Bound {
+                objective_usd: 0.0,
+                cost_usd: 0.0,
+                forced_violations: 0,
+                settled_requests: 0,
+                floor_applied: false,
+            };
+            crate::matrix::run_one(&sc, &p, 3, zero, true)
+                .unwrap()
+                .timeline
+        };
+        let a = play("model-sampled");
+        assert_eq!(a, play("model-sampled"));
+        assert_ne!(a, play("model-only"));
     }
 }
