@@ -61,27 +61,8 @@ pub struct Args {
         required_unless_present = "trace"
     )]
     pub scenario: Option<String>,
-    /// A trace CSV (`t_s,rps`, e.g. `rlscale history`'s output), played on --profile.
-    #[arg(long, value_name = "CSV", requires = "profile")]
-    pub trace: Option<PathBuf>,
-    /// With --trace: a service profile in envs/profiles/ (llm-8b-l4, llm-70b-h100x2).
-    #[arg(long, value_name = "NAME", requires = "trace")]
-    pub profile: Option<String>,
-    /// With --trace: the replica floor [default: 1].
-    #[arg(long, value_name = "N", requires = "trace")]
-    pub min_replicas: Option<u32>,
-    /// With --trace: the replica ceiling [default: twice the trace's peak over the profile's
-    /// capacity].
-    #[arg(long, value_name = "N", requires = "trace")]
-    pub max_replicas: Option<u32>,
-    /// With --trace: the wall-clock time of its first row, Unix seconds or RFC 3339.
-    #[arg(
-        long,
-        value_name = "TIME",
-        requires = "trace",
-        default_value = "2024-05-06T00:00:00Z"
-    )]
-    pub trace_start: String,
+    #[command(flatten)]
+    pub workload: crate::workload::WorkloadArgs,
     /// Output folder. Run the same command again to resume an interrupted fit.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -154,11 +135,11 @@ struct Inputs {
     score_seeds: Vec<u64>,
 }
 
-/// The fine-tuning stage's state.
+/// The finished fine-tuning stage (`.fit/train.json`, written when it ends).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TrainState {
     run: PathBuf,
-    done: bool,
+    /// Seconds of the invocation that finished it.
     seconds: f64,
 }
 
@@ -261,11 +242,15 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
 
     let inputs = Inputs {
         scenario: args.scenario.clone(),
-        trace: args.trace.as_ref().map(|p| absolute(p)),
-        profile: args.profile.clone(),
-        min_replicas: args.min_replicas,
-        max_replicas: args.max_replicas,
-        trace_start: args.trace.as_ref().map(|_| args.trace_start.clone()),
+        trace: args.workload.trace.as_ref().map(|p| absolute(p)),
+        profile: args.workload.profile.clone(),
+        min_replicas: args.workload.min_replicas,
+        max_replicas: args.workload.max_replicas,
+        trace_start: args
+            .workload
+            .trace
+            .as_ref()
+            .map(|_| args.workload.trace_start.clone()),
         model: absolute(&model_path),
         config: absolute(&config_path),
         laws: laws.clone(),
@@ -303,23 +288,16 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     }
 
     // The workload, and its windows, before anything is written.
-    let scenario = match (&args.scenario, &args.trace, &args.profile) {
-        (Some(id), _, _) => Scenario::resolve(envs, id, &Overrides::default())?,
-        (None, Some(trace), Some(profile)) => {
-            let t = Trace::load(trace)?;
+    let scenario = match (&args.scenario, args.workload.spec()) {
+        (Some(id), _) => Scenario::resolve(envs, id, &Overrides::default())?,
+        (None, Some(spec)) => {
+            let t = Trace::load(&spec.trace)?;
             let steps = (t.duration_s() / 15.0).floor() as u64;
             check_windows(
                 &windows(steps, 15.0, None),
                 15.0,
-                &trace.display().to_string(),
+                &spec.trace.display().to_string(),
             )?;
-            let spec = crate::workload::WorkloadSpec {
-                trace: trace.clone(),
-                profile: profile.clone(),
-                min_replicas: args.min_replicas,
-                max_replicas: args.max_replicas,
-                start_time: args.trace_start.clone(),
-            };
             // Checks the profile, the start time and the bounds before it writes.
             let built = crate::workload::build(envs, &out.join("workload"), &spec);
             if built.is_err() && fresh {
@@ -345,14 +323,7 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         .with_context(|| format!("cannot create {}", state.display()))?;
     write_atomic(&inputs_path, &serde_json::to_string_pretty(&inputs)?)?;
 
-    let load = |(offset, steps): (f64, u64)| -> Result<Arc<Scenario>> {
-        let o = Overrides {
-            max_episode_steps: Some(steps),
-            window_offset_s: Some(offset),
-            ..Overrides::default()
-        };
-        Ok(Arc::new(Scenario::load(&scenario.path, &o)?))
-    };
+    let load = |w| crate::tune::window_scenario(&scenario, w, None);
     let (fit_sc, score_sc) = (load(plan.fit)?, load(plan.score)?);
     let fit_w = Window {
         offset_s: plan.fit.0,
@@ -646,9 +617,9 @@ fn fine_tune(
     let before: Option<TrainState> = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    if let Some(s) = before.as_ref().filter(|s| s.done) {
+    if let Some(s) = before {
         eprintln!("fine-tuning: done before, {}", s.run.display());
-        return Ok(s.clone());
+        return Ok(s);
     }
     let left = deadline
         .saturating_duration_since(Instant::now())
@@ -659,11 +630,7 @@ fn fine_tune(
     let t0 = Instant::now();
     let runs = args.out.join("train");
     // An interrupted fit left its run without train.json: the newest run folder under train/.
-    let resume = before
-        .as_ref()
-        .map(|s| s.run.clone())
-        .or_else(|| newest_run(&runs))
-        .filter(|r| r.join("checkpoints").join("latest").exists());
+    let resume = newest_run(&runs).filter(|r| r.join("checkpoints").join("latest").exists());
     eprintln!(
         "fine-tuning {} on the fitting window: {} steps, until {:.0} s into the budget",
         model.display(),
@@ -679,19 +646,14 @@ fn fine_tune(
         init: resume.is_none().then(|| model.to_path_buf()),
         export: None,
         scenario: resume.is_none().then(|| scenario.display().to_string()),
-        trace: None,
-        profile: None,
-        min_replicas: None,
-        max_replicas: None,
-        trace_start: String::new(),
+        workload: Default::default(),
         deadline: Some(deadline),
         validate_every: Some(10),
     };
     let run = crate::train::run_dir(envs, targs)?;
     let s = TrainState {
         run,
-        done: true,
-        seconds: before.map_or(0.0, |b| b.seconds) + t0.elapsed().as_secs_f64(),
+        seconds: t0.elapsed().as_secs_f64(),
     };
     write_atomic(&path, &serde_json::to_string_pretty(&s)?)?;
     Ok(s)
@@ -812,16 +774,7 @@ fn figures(
     winner: &Contender,
 ) -> Result<Vec<(String, PathBuf)>> {
     let mut figs = Vec::new();
-    let points: Vec<ScatterPoint> = rows
-        .iter()
-        .map(|r| ScatterPoint {
-            policy: r.policy.clone(),
-            scenario: r.scenario.clone(),
-            cost_usd: r.cost_usd.mean,
-            slo_attainment: r.slo_attainment_pct.mean,
-            spread: Some((r.cost_usd.sd, r.slo_attainment_pct.sd)),
-        })
-        .collect();
+    let points: Vec<ScatterPoint> = rows.iter().map(report::scatter_point).collect();
     let [_, svg] = plot::cost_vs_slo(
         &dir.join("cost-vs-slo"),
         &format!(
@@ -979,18 +932,7 @@ fn manifest(sc: &Scenario, w: &Contender, tuned: &[(String, NamedBaseline)]) -> 
         ),
     };
     let p = sc.service_profile();
-    let name = sc
-        .id()
-        .trim_end_matches("-v1")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect::<String>();
+    let name = rlscale_eval::shadow::replay::dns_label(sc.id().trim_end_matches("-v1"));
     let mut spec = serde_json::json!({
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "minReplicas": sc.file.replicas.min,
@@ -1025,37 +967,63 @@ fn manifest(sc: &Scenario, w: &Contender, tuned: &[(String, NamedBaseline)]) -> 
     )
 }
 
-/// The contenders' table (Markdown).
-fn table(r: &FitResults) -> String {
+/// The columns of the contenders' table.
+const COLUMNS: [&str; 8] = [
+    "contender",
+    "kind",
+    "objective $",
+    "vs default HPA",
+    "GPU $",
+    "GPU-h",
+    "SLO %",
+    "knob",
+];
+
+/// Each contender's cells, in [`COLUMNS`] order, and whether it is the winner.
+fn cells(r: &FitResults) -> Vec<([String; 8], bool)> {
     let hpa = r
         .contenders
         .iter()
         .find(|c| c.name == "hpa")
         .map_or(f64::NAN, |c| c.objective_usd);
-    let mut s = String::from(
-        "| contender | kind | objective $ | vs default HPA | GPU $ | GPU-h | SLO % | knob |\n|---|---|---:|---:|---:|---:|---:|---|\n",
+    r.contenders
+        .iter()
+        .map(|c| {
+            let knob = c.knob.as_ref().map_or(String::new(), |(k, v, feasible)| {
+                format!("{k} = {v}{}", if *feasible { "" } else { " †" })
+            });
+            (
+                [
+                    c.name.clone(),
+                    c.kind.clone(),
+                    format!("{:.2}", c.objective_usd),
+                    format!("{:+.1} %", pct_change(c.objective_usd, hpa)),
+                    format!("{:.2}", c.cost_usd),
+                    format!("{:.1}", c.gpu_hours),
+                    format!(
+                        "{:.2}{}",
+                        c.slo_attainment_pct,
+                        if c.meets_slo { "" } else { " ✗" }
+                    ),
+                    knob,
+                ],
+                c.name == r.winner,
+            )
+        })
+        .collect()
+}
+
+/// The contenders' table (Markdown), the winner in bold.
+fn table(r: &FitResults) -> String {
+    let mut s = format!(
+        "| {} |\n|---|---|---:|---:|---:|---:|---:|---|\n",
+        COLUMNS.join(" | ")
     );
-    for c in &r.contenders {
-        let knob = c.knob.as_ref().map_or(String::new(), |(k, v, feasible)| {
-            format!("{k} = {v}{}", if *feasible { "" } else { " †" })
-        });
-        let _ = writeln!(
-            s,
-            "| {}{} | {} | {:.2} | {:+.1} % | {:.2} | {:.1} | {:.2}{} | {knob} |",
-            if c.name == r.winner { "**" } else { "" },
-            if c.name == r.winner {
-                format!("{}**", c.name)
-            } else {
-                c.name.clone()
-            },
-            c.kind,
-            c.objective_usd,
-            pct_change(c.objective_usd, hpa),
-            c.cost_usd,
-            c.gpu_hours,
-            c.slo_attainment_pct,
-            if c.meets_slo { "" } else { " ✗" },
-        );
+    for (mut row, winner) in cells(r) {
+        if winner {
+            row[0] = format!("**{}**", row[0]);
+        }
+        let _ = writeln!(s, "| {} |", row.join(" | "));
     }
     s
 }
@@ -1128,33 +1096,21 @@ fn html(r: &FitResults, figures: &[(String, PathBuf)], dt: f64) -> String {
     for line in intro(r, dt) {
         let _ = writeln!(s, "<p>{}</p>", escape(&line));
     }
-    let hpa = r
-        .contenders
-        .iter()
-        .find(|c| c.name == "hpa")
-        .map_or(f64::NAN, |c| c.objective_usd);
-    s.push_str("<table>\n<tr><th>contender</th><th>kind</th><th>objective $</th><th>vs default HPA</th><th>GPU $</th><th>GPU-h</th><th>SLO %</th><th>knob</th></tr>\n");
-    for c in &r.contenders {
-        let knob = c.knob.as_ref().map_or(String::new(), |(k, v, feasible)| {
-            format!("{k} = {v}{}", if *feasible { "" } else { " †" })
-        });
-        let name = if c.name == r.winner {
-            format!("<b>{}</b>", escape(&c.name))
-        } else {
-            escape(&c.name)
-        };
-        let _ = writeln!(
-            s,
-            "<tr><td>{name}</td><td>{}</td><td>{:.2}</td><td>{:+.1} %</td><td>{:.2}</td><td>{:.1}</td><td>{:.2}{}</td><td>{}</td></tr>",
-            escape(&c.kind),
-            c.objective_usd,
-            pct_change(c.objective_usd, hpa),
-            c.cost_usd,
-            c.gpu_hours,
-            c.slo_attainment_pct,
-            if c.meets_slo { "" } else { " ✗" },
-            escape(&knob)
-        );
+    let _ = writeln!(
+        s,
+        "<table>\n<tr>{}</tr>",
+        COLUMNS.map(|c| format!("<th>{}</th>", escape(c))).concat()
+    );
+    for (row, winner) in cells(r) {
+        let tds: String = row
+            .iter()
+            .enumerate()
+            .map(|(i, x)| match (i, winner) {
+                (0, true) => format!("<td><b>{}</b></td>", escape(x)),
+                _ => format!("<td>{}</td>", escape(x)),
+            })
+            .collect();
+        let _ = writeln!(s, "<tr>{tds}</tr>");
     }
     let _ = writeln!(s, "</table>\n<p>{}</p>", escape(LEGEND));
     for (caption, svg) in figures {

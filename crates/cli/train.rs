@@ -94,29 +94,8 @@ pub struct Args {
     /// Mostly with --init (fine-tuning).
     #[arg(long, value_name = "ID", conflicts_with = "trace")]
     pub scenario: Option<String>,
-    /// Train on one workload given as a trace CSV (`t_s,rps`, e.g. `rlscale history`'s output) played
-    /// on --profile, like --scenario. The scenario is written to <runs>/workloads/.
-    #[arg(long, value_name = "CSV", requires = "profile")]
-    pub trace: Option<PathBuf>,
-    /// With --trace: a service profile in envs/profiles/ (llm-8b-l4, llm-70b-h100x2).
-    #[arg(long, value_name = "NAME", requires = "trace")]
-    pub profile: Option<String>,
-    /// With --trace: the replica floor [default: 1].
-    #[arg(long, value_name = "N", requires = "trace")]
-    pub min_replicas: Option<u32>,
-    /// With --trace: the replica ceiling [default: twice the trace's peak over the profile's
-    /// capacity].
-    #[arg(long, value_name = "N", requires = "trace")]
-    pub max_replicas: Option<u32>,
-    /// With --trace: the wall-clock time of its first row, Unix seconds or RFC 3339 (the policy sees
-    /// the hour and the weekday).
-    #[arg(
-        long,
-        value_name = "TIME",
-        requires = "trace",
-        default_value = "2024-05-06T00:00:00Z"
-    )]
-    pub trace_start: String,
+    #[command(flatten)]
+    pub workload: crate::workload::WorkloadArgs,
     /// Stop at this instant, as on Ctrl-C but without exiting: the run saves a checkpoint and its
     /// model file (`rlscale fit`'s budget).
     #[arg(skip)]
@@ -375,7 +354,7 @@ pub fn run_dir(envs: &std::path::Path, args: Args) -> Result<PathBuf> {
             if let Some(t) = args.total_timesteps {
                 cfg.ppo.total_timesteps = t;
             }
-            if args.scenario.is_some() || args.trace.is_some() {
+            if args.scenario.is_some() || args.workload.trace.is_some() {
                 return Err(BadInput(format!(
                     "--scenario, --trace: a resumed run keeps its mixture ({})",
                     run.display()
@@ -424,14 +403,7 @@ pub fn run_dir(envs: &std::path::Path, args: Args) -> Result<PathBuf> {
                 let sc = rlscale_sim::Scenario::resolve(envs, id, &Default::default())?;
                 eprintln!("{}", one_workload(&mut cfg, &sc)?);
             }
-            if let (Some(trace), Some(profile)) = (&args.trace, &args.profile) {
-                let spec = crate::workload::WorkloadSpec {
-                    trace: trace.clone(),
-                    profile: profile.clone(),
-                    min_replicas: args.min_replicas,
-                    max_replicas: args.max_replicas,
-                    start_time: args.trace_start.clone(),
-                };
+            if let Some(spec) = args.workload.spec() {
                 let sc = crate::workload::build(envs, &args.runs.join("workloads"), &spec)?;
                 eprintln!("scenario {}", sc.path.display());
                 eprintln!("{}", one_workload(&mut cfg, &sc)?);

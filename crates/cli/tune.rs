@@ -168,23 +168,14 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     for sc in &scenarios {
         let dt = sc.file.control_interval_s;
         let plan = windows(sc.file.max_episode_steps, dt, args.steps);
-        let load = |(offset, steps): (f64, u64)| -> Result<std::sync::Arc<Scenario>> {
-            let o = Overrides {
-                max_episode_steps: Some(steps),
-                window_offset_s: Some(offset),
-                trace: match (&sc.arrivals, &args.trace) {
-                    // The user's trace stood in for an unshipped one: keep it.
-                    (rlscale_sim::config::Arrivals::Trace { trace, .. }, Some(t))
-                        if trace.path == *t =>
-                    {
-                        Some(t.clone())
-                    }
-                    _ => None,
-                },
-                ..Overrides::default()
-            };
-            Ok(std::sync::Arc::new(Scenario::load(&sc.path, &o)?))
+        // The user's trace stood in for an unshipped one: keep it.
+        let trace = match (&sc.arrivals, &args.trace) {
+            (rlscale_sim::config::Arrivals::Trace { trace, .. }, Some(t)) if trace.path == *t => {
+                Some(t.clone())
+            }
+            _ => None,
         };
+        let load = |w| window_scenario(sc, w, trace.clone());
         let (train_sc, score_sc) = (load(plan.fit)?, load(plan.score)?);
         let train_w = Window {
             offset_s: plan.fit.0,
@@ -250,6 +241,22 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
     pb.finish_and_clear();
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// `sc` cut to one window, `(offset seconds, steps)`, as tuning and `rlscale fit` play it; `trace`
+/// stands in for an unshipped trace.
+pub(crate) fn window_scenario(
+    sc: &Scenario,
+    (offset, steps): (f64, u64),
+    trace: Option<PathBuf>,
+) -> Result<std::sync::Arc<Scenario>> {
+    let o = Overrides {
+        max_episode_steps: Some(steps),
+        window_offset_s: Some(offset),
+        trace,
+        ..Overrides::default()
+    };
+    Ok(std::sync::Arc::new(Scenario::load(&sc.path, &o)?))
 }
 
 /// `day 2 00:00 + 4 d` style: where a window starts and how long it is.

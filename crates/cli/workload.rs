@@ -28,6 +28,49 @@ pub struct WorkloadSpec {
     pub start_time: String,
 }
 
+/// `--trace CSV --profile NAME [--min-replicas N] [--max-replicas N] [--trace-start TIME]`: one
+/// workload from a trace, for `rlscale train` and `rlscale fit`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WorkloadArgs {
+    /// One workload given as a trace CSV (`t_s,rps`, e.g. `rlscale history`'s output) played on
+    /// --profile, instead of --scenario. Its scenario is written beside the outputs (train:
+    /// <runs>/workloads/, fit: <out>/workload/).
+    #[arg(long, value_name = "CSV", requires = "profile")]
+    pub trace: Option<PathBuf>,
+    /// With --trace: a service profile in envs/profiles/ (llm-8b-l4, llm-70b-h100x2).
+    #[arg(long, value_name = "NAME", requires = "trace")]
+    pub profile: Option<String>,
+    /// With --trace: the replica floor [default: 1].
+    #[arg(long, value_name = "N", requires = "trace")]
+    pub min_replicas: Option<u32>,
+    /// With --trace: the replica ceiling [default: twice the trace's peak over the profile's
+    /// capacity].
+    #[arg(long, value_name = "N", requires = "trace")]
+    pub max_replicas: Option<u32>,
+    /// With --trace: the wall-clock time of its first row, Unix seconds or RFC 3339 (the policy sees
+    /// the hour and the weekday).
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "trace",
+        default_value = "2024-05-06T00:00:00Z"
+    )]
+    pub trace_start: String,
+}
+
+impl WorkloadArgs {
+    /// The workload asked for, when --trace is given.
+    pub fn spec(&self) -> Option<WorkloadSpec> {
+        Some(WorkloadSpec {
+            trace: self.trace.clone()?,
+            profile: self.profile.clone()?,
+            min_replicas: self.min_replicas,
+            max_replicas: self.max_replicas,
+            start_time: self.trace_start.clone(),
+        })
+    }
+}
+
 /// The profiles shipped in `envs/profiles/`, by name.
 fn profiles(envs: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(envs.join("profiles"))

@@ -188,17 +188,13 @@ pub enum PolicyChoice {
     },
 }
 
-/// A model acting as PPO's rollouts do: features of the snapshot, an action drawn from the softmax of
-/// the logits over the valid actions, applied through the model's action table within `[min, max]`.
-/// Its random stream is its own (seeded from the episode's seed), so the simulator's arrivals are the
-/// same as every other policy's.
+/// A model acting as PPO's rollouts do: the runtime's bare [`rlscale_runtime::ModelPolicy`], with the
+/// action drawn from the softmax of the logits over the valid actions instead of their argmax. Its
+/// random stream is its own (seeded from the episode's seed), so the simulator's arrivals are the same
+/// as every other policy's.
 #[derive(Debug, Clone)]
 pub struct SampledModelPolicy {
-    model: Arc<rlscale_runtime::ModelFile>,
-    table: rlscale_core::ActionTable,
-    space: rlscale_core::ActionSpace,
-    name: String,
-    target: Option<u32>,
+    inner: rlscale_runtime::ModelPolicy,
     rng: rand_chacha::ChaCha8Rng,
 }
 
@@ -213,11 +209,7 @@ impl SampledModelPolicy {
     ) -> Self {
         use rand::SeedableRng;
         SampledModelPolicy {
-            table: model.action_table(),
-            model,
-            space: rlscale_core::ActionSpace::new(min.min(max), max),
-            name,
-            target: None,
+            inner: rlscale_runtime::ModelPolicy::new(model, min, max, name),
             // A stream apart from the simulator's, which draws from `seed` itself.
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5A3D_1E55_0F0C_A11D),
         }
@@ -264,7 +256,7 @@ pub fn sample_masked(logits: &[f32], mask: &[bool], u: f64) -> Option<usize> {
 
 impl Policy for SampledModelPolicy {
     fn name(&self) -> String {
-        self.name.clone()
+        self.inner.name()
     }
 
     fn decide(
@@ -273,29 +265,13 @@ impl Policy for SampledModelPolicy {
         _now: rlscale_core::SimTime,
     ) -> rlscale_core::Decision {
         use rand::Rng;
-        let current = self
-            .space
-            .clamp(self.target.unwrap_or_else(|| snapshot.current_replicas()));
-        let obs = rlscale_core::features(snapshot);
-        let logits = self.model.logits(&obs.0[..self.model.n_features()]);
-        let mask = self.table.mask(&self.space, current);
-        let a = sample_masked(&logits, &mask, self.rng.random::<f64>())
-            .unwrap_or(rlscale_core::action::HOLD);
-        let replicas = self.table.apply(&self.space, current, a, snapshot);
-        self.target = Some(replicas);
-        rlscale_core::Decision {
-            replicas,
-            source: rlscale_core::Source::Model,
-            reason: match replicas.cmp(&current) {
-                std::cmp::Ordering::Greater => rlscale_core::Reason::ScaleUp,
-                std::cmp::Ordering::Less => rlscale_core::Reason::ScaleDown,
-                std::cmp::Ordering::Equal => rlscale_core::Reason::Hold,
-            },
-        }
+        let u = self.rng.random::<f64>();
+        self.inner
+            .decide_with(snapshot, |logits, mask| sample_masked(logits, mask, u))
     }
 
     fn reset(&mut self) {
-        self.target = None;
+        self.inner.reset();
     }
 }
 
@@ -324,33 +300,28 @@ impl PolicyChoice {
                 configs_dir: configs_dir.to_path_buf(),
             });
         }
-        if let Some(path) = name.strip_prefix("model-sampled:") {
+        let model_path = [
+            ("model:", "model"),
+            ("model-only:", "bare"),
+            ("model-sampled:", "sampled"),
+        ]
+        .into_iter()
+        .find_map(|(prefix, how)| Some((name.strip_prefix(prefix)?, how)));
+        if let Some((path, how)) = model_path {
             let model = rlscale_runtime::ModelFile::load(Path::new(path)).map_err(|source| {
                 PolicyError::Model {
                     policy: name.to_string(),
                     source,
                 }
             })?;
-            return Ok(PolicyChoice::SampledModel {
-                label: name.to_string(),
-                model: Arc::new(model),
-            });
-        }
-        let model_path = name
-            .strip_prefix("model:")
-            .map(|p| (p, false))
-            .or_else(|| name.strip_prefix("model-only:").map(|p| (p, true)));
-        if let Some((path, bare)) = model_path {
-            let model = rlscale_runtime::ModelFile::load(Path::new(path)).map_err(|source| {
-                PolicyError::Model {
-                    policy: name.to_string(),
-                    source,
-                }
-            })?;
-            return Ok(PolicyChoice::Model {
-                label: name.to_string(),
-                model: Arc::new(model),
-                bare,
+            let (label, model) = (name.to_string(), Arc::new(model));
+            return Ok(match how {
+                "sampled" => PolicyChoice::SampledModel { label, model },
+                _ => PolicyChoice::Model {
+                    label,
+                    model,
+                    bare: how == "bare",
+                },
             });
         }
         if let Some(n) = name.strip_prefix("static:") {

@@ -266,6 +266,17 @@ pub fn bound_violations(runs: &[RunResult]) -> Vec<String> {
         .collect()
 }
 
+/// A row's point of the cost vs SLO scatter: the means, with the standard deviations as error bars.
+pub fn scatter_point(r: &Row) -> ScatterPoint {
+    ScatterPoint {
+        policy: r.policy.clone(),
+        scenario: r.scenario.clone(),
+        cost_usd: r.cost_usd.mean,
+        slo_attainment: r.slo_attainment_pct.mean,
+        spread: Some((r.cost_usd.sd, r.slo_attainment_pct.sd)),
+    }
+}
+
 /// Draw, for each scenario, the demand and every policy's replicas, and the cost vs SLO scatter; and
 /// one scatter over all scenarios. Returns the files written.
 pub fn plots(m: &MatrixResult, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, plot::PlotError> {
@@ -307,13 +318,7 @@ pub fn plots(m: &MatrixResult, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
         let points: Vec<ScatterPoint> = rows
             .iter()
             .filter(|r| &r.scenario == scenario)
-            .map(|r| ScatterPoint {
-                policy: r.policy.clone(),
-                scenario: r.scenario.clone(),
-                cost_usd: r.cost_usd.mean,
-                slo_attainment: r.slo_attainment_pct.mean,
-                spread: Some((r.cost_usd.sd, r.slo_attainment_pct.sd)),
-            })
+            .map(scatter_point)
             .collect();
         let target = rows
             .iter()

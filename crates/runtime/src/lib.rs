@@ -70,33 +70,36 @@ impl ModelPolicy {
         }
     }
 
-    /// The action index the model picks for `snapshot` at replica count `current`.
+    /// The action index the model picks for `snapshot` at replica count `current`: the masked argmax.
     pub fn action(&self, snapshot: &MetricsSnapshot, current: u32) -> usize {
+        self.choose(snapshot, current, argmax_masked)
+    }
+
+    /// The action `pick` chooses from the logits of `snapshot` and the valid-action mask at replica
+    /// count `current` (the hold action when it chooses none).
+    fn choose(
+        &self,
+        snapshot: &MetricsSnapshot,
+        current: u32,
+        pick: impl FnOnce(&[f32], &[bool]) -> Option<usize>,
+    ) -> usize {
         let obs = features(snapshot);
         let logits = self.model.logits(&obs.0[..self.model.n_features()]);
         let mask = self.table.mask(&self.space, current);
-        let mut best = rlscale_core::action::HOLD;
-        let mut best_l = f32::NEG_INFINITY;
-        for (a, (&l, &ok)) in logits.iter().zip(mask.iter()).enumerate() {
-            if ok && l > best_l {
-                best = a;
-                best_l = l;
-            }
-        }
-        best
-    }
-}
-
-impl Policy for ModelPolicy {
-    fn name(&self) -> String {
-        self.name.clone()
+        pick(&logits, &mask).unwrap_or(rlscale_core::action::HOLD)
     }
 
-    fn decide(&mut self, snapshot: &MetricsSnapshot, _now: SimTime) -> Decision {
+    /// Decide as [`Policy::decide`] does, with the action chosen by `pick` from the logits and the
+    /// valid-action mask instead of their argmax (e.g. a draw from their softmax, as in training).
+    pub fn decide_with(
+        &mut self,
+        snapshot: &MetricsSnapshot,
+        pick: impl FnOnce(&[f32], &[bool]) -> Option<usize>,
+    ) -> Decision {
         let current = self
             .space
             .clamp(self.target.unwrap_or_else(|| snapshot.current_replicas()));
-        let a = self.action(snapshot, current);
+        let a = self.choose(snapshot, current, pick);
         let replicas = self.table.apply(&self.space, current, a, snapshot);
         self.target = Some(replicas);
         Decision {
@@ -108,6 +111,30 @@ impl Policy for ModelPolicy {
                 std::cmp::Ordering::Equal => Reason::Hold,
             },
         }
+    }
+}
+
+/// The valid action with the highest logit (the first on ties); `None` when no valid logit is above
+/// minus infinity (NaN included).
+fn argmax_masked(logits: &[f32], mask: &[bool]) -> Option<usize> {
+    let mut best = None;
+    let mut best_l = f32::NEG_INFINITY;
+    for (a, (&l, &ok)) in logits.iter().zip(mask.iter()).enumerate() {
+        if ok && l > best_l {
+            best = Some(a);
+            best_l = l;
+        }
+    }
+    best
+}
+
+impl Policy for ModelPolicy {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn decide(&mut self, snapshot: &MetricsSnapshot, _now: SimTime) -> Decision {
+        self.decide_with(snapshot, argmax_masked)
     }
 
     fn reset(&mut self) {

@@ -138,7 +138,13 @@ pub fn closest_profile(envs: &Path, want: &ServiceProfile) -> Result<Profile, Sh
 
 /// A file-system and scenario-id safe form of `namespace/name`.
 pub fn slug(namespace: &str, name: &str) -> String {
-    let mut s: String = format!("{namespace}-{name}")
+    dns_label(&format!("{namespace}-{name}"))
+}
+
+/// `text` as lower-case letters, digits and single inner dashes: a file name, a scenario id and a
+/// Kubernetes object name alike.
+pub fn dns_label(text: &str) -> String {
+    let mut s: String = text
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
