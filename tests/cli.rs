@@ -650,6 +650,77 @@ fn evaluate_and_tune_refuse_bad_input() {
     );
 }
 
+/// `--guardrails` sets the runtime's guardrails of the `model:` policies (here: no scale-down
+/// stabilization) and leaves the bare network alone; a bad file exits 2 naming the file and field.
+#[test]
+fn evaluate_scores_a_model_under_the_guardrails_given() {
+    let dir = tempdir("evaluate-guardrails");
+    let rails = dir.join("rails.toml");
+    std::fs::write(&rails, "scale_down_stabilization_s = 0.0\n").unwrap();
+    let rows = |extra: &[&str], out: &str| -> Vec<(String, String)> {
+        let out = dir.join(out);
+        let mut args = vec![
+            "evaluate",
+            "--policies",
+            "model:models/default.json,model-only:models/default.json",
+            "--scenarios",
+            "diurnal-8b-l4-v1",
+            "--seeds",
+            "1",
+            "--seed-base",
+            "1001",
+            "--steps",
+            "480",
+            "--no-plots",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = rlscale(&args);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+        let mut lines = csv.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+        let (p, g) = (col("policy"), col("gpu_hours"));
+        lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[p].to_string(), f[g].to_string())
+            })
+            .collect()
+    };
+    let default = rows(&[], "default");
+    let without = rows(&["--guardrails", rails.to_str().unwrap()], "without");
+    assert_eq!(default.len(), 2, "{default:?}");
+    let gpu = |rows: &[(String, String)], policy: &str| {
+        rows.iter().find(|r| r.0 == policy).unwrap().1.clone()
+    };
+    assert_ne!(
+        gpu(&default, "model:models/default.json"),
+        gpu(&without, "model:models/default.json"),
+        "the stabilization window changed nothing"
+    );
+    assert_eq!(
+        gpu(&default, "model-only:models/default.json"),
+        gpu(&without, "model-only:models/default.json"),
+        "the bare network has no guardrails to change"
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "stabilization_s = 0.0\n").unwrap();
+    let b = bad.to_str().unwrap();
+    assert_bad_input(
+        &["evaluate", "--policies", "hpa", "--guardrails", b],
+        &["bad.toml", "stabilization_s"],
+    );
+    std::fs::write(&bad, "scale_down_stabilization_s = -1.0\n").unwrap();
+    assert_bad_input(
+        &["evaluate", "--policies", "hpa", "--guardrails", b],
+        &["bad.toml", "scale_down_stabilization_s"],
+    );
+}
+
 #[test]
 fn evaluate_takes_a_user_trace_for_unshipped_scenarios_only() {
     let trace = stand_in_trace();

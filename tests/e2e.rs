@@ -121,51 +121,18 @@ async fn start() -> Cluster {
     crds.create(&PostParams::default(), &RLAutoscaler::crd())
         .await
         .unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
-    }))
-    .unwrap();
-    deployments
-        .create(&PostParams::default(), &d)
+    Api::<Deployment>::namespaced(client.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &vllm_deployment("default", "web", 2),
+        )
         .await
         .unwrap();
 
-    let envs = dir.path().join("envs");
-    std::fs::create_dir_all(envs.join("profiles")).unwrap();
-    std::fs::copy(
-        repo().join("envs/profiles/llm-8b-l4.toml"),
-        envs.join("profiles/llm-8b-l4.toml"),
-    )
-    .unwrap();
-    std::fs::write(envs.join("e2e-step-v1.toml"), SCENARIO).unwrap();
-
-    let fake_port = free_port().unwrap();
-    let fake_addr = format!("127.0.0.1:{fake_port}");
+    let envs = fake_envs(dir.path(), &[("e2e-step-v1", SCENARIO)]);
     let kc = kubeconfig.to_str().unwrap();
-    let fake = Proc::spawn(
-        "fake-server",
-        &[
-            "fake-server",
-            "--envs",
-            envs.to_str().unwrap(),
-            "--scenario",
-            "e2e-step-v1",
-            "--kubeconfig",
-            kc,
-            "--deployment",
-            "web",
-            "--listen",
-            &fake_addr,
-            "--speedup",
-            "15",
-        ],
-        dir.path(),
-    );
+    let (fake, fake_addr) =
+        spawn_fake_server("fake-server", &envs, "e2e-step-v1", kc, None, "web", 15.0);
     let prometheus = PrometheusProcess::start_for_test(std::slice::from_ref(&fake_addr));
     let cport = free_port().unwrap();
     let controller_metrics = format!("http://127.0.0.1:{cport}");
@@ -251,6 +218,69 @@ impl Cluster {
     }
 }
 
+/// A vLLM Deployment `ns/name` at `replicas`, its pods labelled `app: name`.
+pub(crate) fn vllm_deployment(ns: &str, name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
+    }))
+    .unwrap()
+}
+
+/// An `envs/` folder under `dir` for the fake server: the 8B profile and each `(id, text)` scenario.
+pub(crate) fn fake_envs(dir: &Path, scenarios: &[(&str, &str)]) -> PathBuf {
+    let envs = dir.join("envs");
+    std::fs::create_dir_all(envs.join("profiles")).unwrap();
+    std::fs::copy(
+        repo().join("envs/profiles/llm-8b-l4.toml"),
+        envs.join("profiles/llm-8b-l4.toml"),
+    )
+    .unwrap();
+    for (id, text) in scenarios {
+        std::fs::write(envs.join(format!("{id}.toml")), text).unwrap();
+    }
+    envs
+}
+
+/// `rlscale fake-server` playing `scenario` of `envs` as Deployment `deployment` (in `namespace`,
+/// or the kubeconfig's), on a free local port; returns the process and its address.
+pub(crate) fn spawn_fake_server(
+    name: &str,
+    envs: &Path,
+    scenario: &str,
+    kubeconfig: &str,
+    namespace: Option<&str>,
+    deployment: &str,
+    speedup: f64,
+) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", free_port().unwrap());
+    let speedup = speedup.to_string();
+    let mut args = vec![
+        "fake-server",
+        "--envs",
+        envs.to_str().unwrap(),
+        "--scenario",
+        scenario,
+        "--kubeconfig",
+        kubeconfig,
+        "--deployment",
+        deployment,
+        "--listen",
+        &addr,
+        "--speedup",
+        &speedup,
+    ];
+    if let Some(ns) = namespace {
+        args.extend(["-n", ns]);
+    }
+    let dir = envs.parent().unwrap();
+    let p = Proc::spawn(name, &args, dir);
+    (p, addr)
+}
+
 /// Create Deployment `ns/name` (a vLLM pod template) at `replicas`, with `ready` of them ready in its
 /// status (the test API server runs no Deployment controller).
 pub(crate) async fn create_deployment(
@@ -261,15 +291,9 @@ pub(crate) async fn create_deployment(
     ready: i32,
 ) {
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &d).await.unwrap();
+    api.create(&PostParams::default(), &vllm_deployment(ns, name, replicas))
+        .await
+        .unwrap();
     api.patch_status(
         name,
         &PatchParams::default(),
@@ -519,30 +543,18 @@ fn two_deployments_sharing_a_name_prefix_scale_independently() {
         let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         crds.create(&PostParams::default(), &RLAutoscaler::crd()).await.unwrap();
-        let envs = dir.path().join("envs");
-        std::fs::create_dir_all(envs.join("profiles")).unwrap();
-        std::fs::copy(
-            repo().join("envs/profiles/llm-8b-l4.toml"),
-            envs.join("profiles/llm-8b-l4.toml"),
-        )
-        .unwrap();
-        std::fs::write(envs.join("e2e-steady-v1.toml"), STEADY).unwrap();
         // From t = 0: 40 req/s on 2 replicas.
         let overloaded = SCENARIO.replace("e2e-step-v1", "e2e-over-v1").replace("[0.0, 3.0], [120.0, 3.0], [121.0, 40.0]", "[0.0, 40.0]");
         assert!(overloaded.contains("[[0.0, 40.0], [10000000.0, 40.0]]"), "{overloaded}");
-        std::fs::write(envs.join("e2e-over-v1.toml"), overloaded).unwrap();
+        let envs = fake_envs(dir.path(), &[("e2e-steady-v1", STEADY), ("e2e-over-v1", overloaded.as_str())]);
 
         let mut fakes = Vec::new();
         let mut addrs = Vec::new();
         for (name, scenario) in [("llm", "e2e-steady-v1"), ("llm-shadow", "e2e-over-v1")] {
             create_deployment(&client, "default", name, 2, 2).await;
-            let addr = format!("127.0.0.1:{}", free_port().unwrap());
-            fakes.push(Proc::spawn(
-                &format!("fake-{name}"),
-                &["fake-server", "--envs", envs.to_str().unwrap(), "--scenario", scenario,
-                  "--kubeconfig", kc, "--deployment", name, "--listen", &addr, "--speedup", "15"],
-                dir.path(),
-            ));
+            let (fake, addr) =
+                spawn_fake_server(&format!("fake-{name}"), &envs, scenario, kc, None, name, 15.0);
+            fakes.push(fake);
             addrs.push(addr);
         }
         let prometheus = PrometheusProcess::start_for_test(&addrs);

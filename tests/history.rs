@@ -12,10 +12,10 @@ use kube::api::{Api, PostParams};
 use rlscale_controller::crd::{Field, Queries};
 use rlscale_controller::prom::Prometheus;
 use rlscale_testenv::TestApiServer;
-use rlscale_testenv::prometheus::{PrometheusProcess, free_port};
+use rlscale_testenv::prometheus::PrometheusProcess;
 use serde_json::json;
 
-use crate::e2e::{Proc, repo, runtime, tail};
+use crate::e2e::{fake_envs, repo, runtime, spawn_fake_server, tail, vllm_deployment};
 use crate::util::{rlscale, text};
 
 /// Simulated seconds per wall second: the fake server ticks 4 times per second, so a one-second
@@ -70,14 +70,6 @@ fn a_known_rate_series_round_trips_through_a_real_prometheus() {
     api.write_kubeconfig(&kubeconfig, "default").unwrap();
     rt.block_on(async {
         let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
-        let d: Deployment = serde_json::from_value(json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "llm", "namespace": "serving", "labels": {"app": "llm"}},
-            "spec": {"replicas": 80, "selector": {"matchLabels": {"app": "llm"}},
-                     "template": {"metadata": {"labels": {"app": "llm"}},
-                                  "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}},
-        }))
-        .unwrap();
         let ns: Namespace =
             serde_json::from_value(json!({"metadata": {"name": "serving"}})).unwrap();
         Api::<Namespace>::all(client.clone())
@@ -85,41 +77,23 @@ fn a_known_rate_series_round_trips_through_a_real_prometheus() {
             .await
             .unwrap();
         Api::<Deployment>::namespaced(client, "serving")
-            .create(&PostParams::default(), &d)
+            .create(
+                &PostParams::default(),
+                &vllm_deployment("serving", "llm", 80),
+            )
             .await
             .unwrap();
     });
-    let envs = dir.path().join("envs");
-    std::fs::create_dir_all(envs.join("profiles")).unwrap();
-    std::fs::copy(
-        repo().join("envs/profiles/llm-8b-l4.toml"),
-        envs.join("profiles/llm-8b-l4.toml"),
-    )
-    .unwrap();
-    std::fs::write(envs.join("history-step-v1.toml"), scenario()).unwrap();
-
-    let addr = format!("127.0.0.1:{}", free_port().unwrap());
+    let envs = fake_envs(dir.path(), &[("history-step-v1", scenario().as_str())]);
     let started = Instant::now();
-    let fake = Proc::spawn(
+    let (fake, addr) = spawn_fake_server(
         "fake-server",
-        &[
-            "fake-server",
-            "--envs",
-            envs.to_str().unwrap(),
-            "--scenario",
-            "history-step-v1",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "-n",
-            "serving",
-            "--deployment",
-            "llm",
-            "--listen",
-            &addr,
-            "--speedup",
-            &SPEEDUP.to_string(),
-        ],
-        dir.path(),
+        &envs,
+        "history-step-v1",
+        kubeconfig.to_str().unwrap(),
+        Some("serving"),
+        "llm",
+        SPEEDUP,
     );
     let prometheus = PrometheusProcess::start_for_test(std::slice::from_ref(&addr));
     // Wait until the 1-minute rate has held the second rate for 16 s (eight polls 2 s apart), so

@@ -68,6 +68,26 @@ pub struct Args {
     /// Worker threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// A TOML file of the runtime's guardrails for the `model:` policies, as in a runtime config's
+    /// `[guardrails]` table (max_step_up, max_step_down, scale_down_stabilization_s, anti_cascade,
+    /// cascade_drain_s, cascade_headroom; a field left out keeps the runtime's default), to score
+    /// a model under the guardrails your controller runs with [default: the runtime's].
+    #[arg(long, value_name = "TOML")]
+    pub guardrails: Option<PathBuf>,
+}
+
+/// The guardrails in `path` (a TOML table of [`rlscale_runtime::Guardrails`]' fields).
+fn read_guardrails(path: &Path) -> Result<rlscale_runtime::Guardrails> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("--guardrails {}: {e}", path.display())))?;
+    let g: rlscale_runtime::Guardrails =
+        toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    let mut cfg = rlscale_runtime::RuntimeConfig::new(1, 2);
+    cfg.guardrails = g;
+    cfg.validate()
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    Ok(g)
 }
 
 /// `YYYYmmdd-HHMMSS` (UTC) of now.
@@ -97,7 +117,11 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         .into());
     }
     let configs = policy_spec::configs_dir(&args.configs);
-    let policies = policy_spec::parse_list(&args.policies, &configs)?;
+    let mut policies = policy_spec::parse_list(&args.policies, &configs)?;
+    if let Some(path) = &args.guardrails {
+        let g = read_guardrails(path)?;
+        policies = policies.into_iter().map(|p| p.with_guardrails(g)).collect();
+    }
     let overrides = Overrides {
         max_episode_steps: args.steps,
         ..Overrides::default()

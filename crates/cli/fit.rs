@@ -395,11 +395,13 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         label: "model:generic".into(),
         model: Arc::new(generic),
         bare: false,
+        guardrails: Default::default(),
     });
     policies.push(PolicyChoice::Model {
         label: "model:fine-tuned".into(),
         model: Arc::new(fine.clone()),
         bare: false,
+        guardrails: Default::default(),
     });
     policies.push(PolicyChoice::parse("oracle", Path::new("."))?);
     let eval_path = state.join("scores.json");

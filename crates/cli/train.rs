@@ -545,6 +545,7 @@ pub fn run_dir(envs: &std::path::Path, args: Args) -> Result<PathBuf> {
                         label: "model-only:untrained".into(),
                         model: Arc::new(model),
                         bare: true,
+                        guardrails: Default::default(),
                     };
                     Some(validate(v, &choice)?.0)
                 } else {
@@ -624,6 +625,7 @@ pub fn run_dir(envs: &std::path::Path, args: Args) -> Result<PathBuf> {
                     label,
                     model: Arc::new(model.clone()),
                     bare: false,
+                    guardrails: Default::default(),
                 };
                 let ((obj, slo, cost), per_episode, misses) = validate(v, &choice)?;
                 let ratio = ratio_to(&per_episode, &hpa.episodes);

@@ -178,6 +178,9 @@ pub enum PolicyChoice {
         model: Arc<rlscale_runtime::ModelFile>,
         /// `model-only:`: the bare network, without the runtime's checks, guardrails and fallback.
         bare: bool,
+        /// The runtime's guardrails (`model:` only; the runtime's defaults unless
+        /// [`PolicyChoice::with_guardrails`] sets others).
+        guardrails: rlscale_runtime::Guardrails,
     },
     /// `model-sampled:PATH`: the bare network sampling its actions, as in training.
     SampledModel {
@@ -288,6 +291,20 @@ const PLANNER_SEED_RULES: [&str; 8] = [
 ];
 
 impl PolicyChoice {
+    /// This choice with the runtime's guardrails `g` if it is a `model:` policy (through the
+    /// runtime); any other choice as it is.
+    pub fn with_guardrails(mut self, g: rlscale_runtime::Guardrails) -> Self {
+        if let PolicyChoice::Model {
+            bare: false,
+            guardrails,
+            ..
+        } = &mut self
+        {
+            *guardrails = g;
+        }
+        self
+    }
+
     /// Parse one name; named baseline files are looked up in `configs_dir`.
     pub fn parse(name: &str, configs_dir: &Path) -> Result<PolicyChoice, PolicyError> {
         let name = name.trim();
@@ -321,6 +338,7 @@ impl PolicyChoice {
                     label,
                     model,
                     bare: how == "bare",
+                    guardrails: rlscale_runtime::Guardrails::default(),
                 },
             });
         }
@@ -459,7 +477,13 @@ impl PolicyChoice {
                 seed,
             )));
         }
-        if let PolicyChoice::Model { label, model, bare } = self {
+        if let PolicyChoice::Model {
+            label,
+            model,
+            bare,
+            guardrails,
+        } = self
+        {
             let r = scenario.file.replicas;
             if *bare {
                 return Ok(Box::new(rlscale_runtime::ModelPolicy::new(
@@ -469,7 +493,8 @@ impl PolicyChoice {
                     label.clone(),
                 )));
             }
-            let cfg = rlscale_runtime::RuntimeConfig::new(r.min, r.max);
+            let mut cfg = rlscale_runtime::RuntimeConfig::new(r.min, r.max);
+            cfg.guardrails = *guardrails;
             let runtime = rlscale_runtime::Runtime::new(Ok(model.clone()), cfg, label.clone())
                 .map_err(|e| PolicyError::File {
                     path: scenario.path.clone(),

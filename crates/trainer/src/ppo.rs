@@ -127,6 +127,23 @@ pub struct PpoConfig {
     /// See `lagrange_kp`.
     #[serde(default)]
     pub lagrange_ki: f64,
+    /// The acting policy's softmax temperature at the end of its anneal: the rollouts sample from
+    /// `softmax(logits / T)`, and the update's probability ratio is that policy's, so PPO stays
+    /// on-policy. The entropy bonus and the imitation term act on `softmax(logits)`: they set the
+    /// logits' spread (imitating labels that vary calibrates it to their spread), and T sharpens
+    /// what the rollouts play. Applied to both, the imitation term absorbs T (stop 31's first
+    /// try: the acting entropy stayed at 1.5-1.6 nats at T = 0.23). T anneals linearly from 1 to
+    /// this over `temperature_anneal_frac` of the iterations. The deployed policy (the argmax of
+    /// the logits) does not depend on T; the rollouts' noise does. 1 (default): cleanrl's softmax.
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// See `temperature`.
+    #[serde(default = "default_bc_anneal")]
+    pub temperature_anneal_frac: f64,
+}
+
+fn default_temperature() -> f64 {
+    1.0
 }
 
 fn default_bc_anneal() -> f64 {
@@ -160,6 +177,8 @@ impl Default for PpoConfig {
             norm_reward_horizon: None,
             bc_coef: 0.0,
             bc_anneal_frac: default_bc_anneal(),
+            temperature: default_temperature(),
+            temperature_anneal_frac: default_bc_anneal(),
             bc_floor: 0.0,
             bc_only_iterations: 0,
             split_critic: false,
@@ -185,6 +204,14 @@ impl PpoConfig {
         let span = (self.bc_anneal_frac * self.num_iterations() as f64).max(1.0);
         let annealed = self.bc_coef * (1.0 - (iteration.saturating_sub(1)) as f64 / span).max(0.0);
         annealed.max(self.bc_floor)
+    }
+
+    /// The policy's softmax temperature at iteration `iteration` (from 1): 1, annealed linearly
+    /// to `temperature` over `temperature_anneal_frac` of the iterations.
+    pub fn temperature_at(&self, iteration: u64) -> f64 {
+        let span = (self.temperature_anneal_frac * self.num_iterations() as f64).max(1.0);
+        let done = ((iteration.saturating_sub(1)) as f64 / span).min(1.0);
+        1.0 + (self.temperature - 1.0) * done
     }
 
     /// `batch_size / num_minibatches`.
@@ -290,6 +317,23 @@ impl PpoConfig {
             return bad(
                 "bc_anneal_frac",
                 self.bc_anneal_frac.to_string(),
+                "must be a number in (0, 1]",
+            );
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0 && self.temperature <= 1.0) {
+            return bad(
+                "temperature",
+                self.temperature.to_string(),
+                "must be a number in (0, 1]",
+            );
+        }
+        if !(self.temperature_anneal_frac.is_finite()
+            && self.temperature_anneal_frac > 0.0
+            && self.temperature_anneal_frac <= 1.0)
+        {
+            return bad(
+                "temperature_anneal_frac",
+                self.temperature_anneal_frac.to_string(),
                 "must be a number in (0, 1]",
             );
         }
@@ -471,6 +515,11 @@ pub struct IterStats {
     pub explained_variance_viol: f64,
     /// With a split critic: the largest violation multiplier λ of any task (NaN otherwise).
     pub lagrange_max: f64,
+    /// `charts/temperature`: the acting policy's softmax temperature this iteration.
+    pub temperature: f64,
+    /// `losses/acting_entropy`: the entropy of `softmax(logits / T)` on the last minibatch (NaN
+    /// at T = 1, where it is `entropy`).
+    pub acting_entropy: f64,
     /// Episodes that ended during the rollout.
     #[serde(skip)]
     pub episodes: Vec<EpisodeEnd>,
@@ -887,6 +936,7 @@ impl<E: TrainEnv> Ppo<E> {
         // The teacher's action for each stored state, -1 where there is none.
         let bc = cfg.bc_weight(self.iteration);
         let bc_only = self.iteration <= cfg.bc_only_iterations;
+        let temp = cfg.temperature_at(self.iteration) as f32;
         if bc == 0.0 && cfg.bc_coef > 0.0 {
             // The imitation term has annealed away: stop paying for the teacher's plans.
             self.envs.drop_teacher();
@@ -904,6 +954,7 @@ impl<E: TrainEnv> Ppo<E> {
             let xt = tensor2(x.clone(), n, od, &dev);
             let logits = net
                 .logits(xt.clone())
+                .div_scalar(temp)
                 .into_data()
                 .try_to_vec::<f32>()
                 .expect("f32");
@@ -1072,6 +1123,7 @@ impl<E: TrainEnv> Ppo<E> {
         let mut clipfracs = Vec::new();
         let (mut pg_l, mut v_l, mut ent_l, mut old_kl, mut kl) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let (mut bc_l, mut bc_agree) = (0.0, f64::NAN);
+        let mut act_ent = f64::NAN;
         // The stored logits already carry the mask (masked actions at MASKED_LOGIT).
         let all_valid = vec![true; na];
         let c = cfg.clip_coef as f32;
@@ -1128,9 +1180,30 @@ impl<E: TrainEnv> Ppo<E> {
                 let d = &self.device;
                 let x = tensor2(g_obs, m, od, d);
                 let logits = self.model.logits(x.clone()) + tensor2(g_mask, m, na, d);
+                // The acting policy softmax(logits / T) in the ratio; the softmax of the logits in
+                // the entropy bonus and the imitation term, which set the logits' spread.
+                let logp_act = if temp == 1.0 {
+                    None
+                } else {
+                    Some(log_softmax(logits.clone().div_scalar(temp), 1))
+                };
                 let logp_all = log_softmax(logits, 1);
                 let a_idx = Tensor::<2, Int>::from_data(TensorData::new(g_act, [m, 1]), d);
-                let newlogprob = logp_all.clone().gather(1, a_idx).reshape([m]);
+                let newlogprob = logp_act
+                    .as_ref()
+                    .unwrap_or(&logp_all)
+                    .clone()
+                    .gather(1, a_idx)
+                    .reshape([m]);
+                if let Some(la) = &logp_act {
+                    act_ent = f64::from(
+                        (la.clone().exp() * la.clone())
+                            .sum_dim(1)
+                            .neg()
+                            .mean()
+                            .into_scalar::<f32>(),
+                    );
+                }
                 let entropy = (logp_all.clone().exp() * logp_all.clone())
                     .sum_dim(1)
                     .neg()
@@ -1240,6 +1313,8 @@ impl<E: TrainEnv> Ppo<E> {
             bc_loss: bc_l,
             bc_agreement: bc_agree,
             explained_variance_viol: ev_viol,
+            temperature: f64::from(temp),
+            acting_entropy: act_ent,
             lagrange_max: if split {
                 self.lagrange.multiplier.iter().copied().fold(1.0, f64::max)
             } else {
@@ -1441,11 +1516,45 @@ mod tests {
                 },
                 "num_steps = 128",
             ),
+            (
+                PpoConfig {
+                    temperature: 0.0,
+                    ..PpoConfig::default()
+                },
+                "temperature = 0",
+            ),
+            (
+                PpoConfig {
+                    temperature_anneal_frac: 1.5,
+                    ..PpoConfig::default()
+                },
+                "temperature_anneal_frac = 1.5",
+            ),
         ] {
             let e = c.validate().unwrap_err();
             assert!(e.starts_with(field), "{e}");
         }
         assert!(PpoConfig::default().validate().is_ok());
+    }
+
+    /// The temperature starts at 1, falls linearly to `temperature` over its share of the
+    /// iterations, then stays there; the default is cleanrl's softmax throughout.
+    #[test]
+    fn the_temperature_anneals_from_one_to_its_floor() {
+        let c = PpoConfig {
+            total_timesteps: 100 * 512,
+            num_envs: 4,
+            num_steps: 128,
+            temperature: 0.4,
+            temperature_anneal_frac: 0.5,
+            ..PpoConfig::default()
+        };
+        assert_eq!(c.num_iterations(), 100);
+        assert_eq!(c.temperature_at(1), 1.0);
+        assert!((c.temperature_at(26) - 0.7).abs() < 1e-12);
+        assert!((c.temperature_at(51) - 0.4).abs() < 1e-12);
+        assert!((c.temperature_at(100) - 0.4).abs() < 1e-12);
+        assert_eq!(PpoConfig::default().temperature_at(1000), 1.0);
     }
 
     /// The clip scales every tensor by one factor so that the global norm is `max_norm` (torch's

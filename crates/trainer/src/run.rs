@@ -353,6 +353,11 @@ pub fn metrics_line(s: &IterStats) -> serde_json::Value {
         line["losses/bc_loss"] = num(s.bc_loss);
         line["charts/bc_agreement"] = num(s.bc_agreement);
     }
+    // The temperature, only in runs that anneal it.
+    if s.temperature != 1.0 {
+        line["charts/temperature"] = num(s.temperature);
+        line["losses/acting_entropy"] = num(s.acting_entropy);
+    }
     // The split critic's figures, only in runs that have one.
     if s.lagrange_max.is_finite() {
         line["losses/explained_variance_viol"] = num(s.explained_variance_viol);
