@@ -83,9 +83,7 @@ fn read_guardrails(path: &Path) -> Result<rlscale_runtime::Guardrails> {
         .map_err(|e| BadInput(format!("--guardrails {}: {e}", path.display())))?;
     let g: rlscale_runtime::Guardrails =
         toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    let mut cfg = rlscale_runtime::RuntimeConfig::new(1, 2);
-    cfg.guardrails = g;
-    cfg.validate()
+    g.validate()
         .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
     Ok(g)
 }

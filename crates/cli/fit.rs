@@ -325,16 +325,8 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
 
     let load = |w| crate::tune::window_scenario(&scenario, w, None);
     let (fit_sc, score_sc) = (load(plan.fit)?, load(plan.score)?);
-    let fit_w = Window {
-        offset_s: plan.fit.0,
-        steps: plan.fit.1,
-        seeds: fit_seeds.clone(),
-    };
-    let score_w = Window {
-        offset_s: plan.score.0,
-        steps: plan.score.1,
-        seeds: score_seeds.clone(),
-    };
+    let fit_w = Window::at(plan.fit, &fit_seeds);
+    let score_w = Window::at(plan.score, &score_seeds);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()

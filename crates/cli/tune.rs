@@ -177,16 +177,8 @@ pub fn run(envs: &Path, args: Args) -> Result<()> {
         };
         let load = |w| window_scenario(sc, w, trace.clone());
         let (train_sc, score_sc) = (load(plan.fit)?, load(plan.score)?);
-        let train_w = Window {
-            offset_s: plan.fit.0,
-            steps: plan.fit.1,
-            seeds: train_seeds.clone(),
-        };
-        let score_w = Window {
-            offset_s: plan.score.0,
-            steps: plan.score.1,
-            seeds: score_seeds.clone(),
-        };
+        let train_w = Window::at(plan.fit, &train_seeds);
+        let score_w = Window::at(plan.score, &score_seeds);
         pb.set_message(sc.id().to_string());
         let entry = pool
             .install(|| {

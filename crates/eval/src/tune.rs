@@ -54,6 +54,17 @@ pub struct Window {
     pub seeds: Vec<u64>,
 }
 
+impl Window {
+    /// The window at `(offset_s, steps)` (a [`WindowPlan`]'s `fit` or `score`) on `seeds`.
+    pub fn at((offset_s, steps): (f64, u64), seeds: &[u64]) -> Window {
+        Window {
+            offset_s,
+            steps,
+            seeds: seeds.to_vec(),
+        }
+    }
+}
+
 /// A fit window and a scoring window: offsets (seconds after the scenario's start) and lengths
 /// (control steps).
 #[derive(Debug, Clone, Copy, PartialEq)]

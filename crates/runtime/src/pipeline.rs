@@ -92,6 +92,63 @@ impl Default for Guardrails {
     }
 }
 
+impl Guardrails {
+    /// Check every field; the error names the field (as `guardrails.FIELD`, the table it sits in
+    /// in a runtime or training config) and the value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, v, positive) in [
+            (
+                "guardrails.scale_down_stabilization_s",
+                self.scale_down_stabilization_s,
+                false,
+            ),
+            (
+                "guardrails.cascade_drain_s",
+                self.cascade_drain_s.unwrap_or(1.0),
+                true,
+            ),
+            ("guardrails.cascade_headroom", self.cascade_headroom, true),
+        ] {
+            check_number(field, v, positive)?;
+        }
+        if self.scale_down_stabilization_s > 86_400.0 {
+            return Err(ConfigError::new(
+                "guardrails.scale_down_stabilization_s",
+                self.scale_down_stabilization_s,
+                "must be at most 86400 (one day)",
+            ));
+        }
+        if self.max_step_up == 0 {
+            return Err(ConfigError::new(
+                "guardrails.max_step_up",
+                0,
+                "must be >= 1 (or the target could never grow)",
+            ));
+        }
+        if self.max_step_down == 0 {
+            return Err(ConfigError::new(
+                "guardrails.max_step_down",
+                0,
+                "must be >= 1 (or the target could never shrink)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `v` must be finite and >= 0 (> 0 when `positive`).
+fn check_number(field: &str, v: f64, positive: bool) -> Result<(), ConfigError> {
+    if !(v.is_finite() && v >= 0.0) || (positive && v == 0.0) {
+        let want = if positive { "> 0" } else { ">= 0" };
+        return Err(ConfigError::new(
+            field,
+            v,
+            format!("must be a finite number {want}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Everything the runtime needs besides the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,53 +204,14 @@ impl RuntimeConfig {
         if self.max_replicas == 0 {
             return Err(ConfigError::new("max_replicas", 0, "must be >= 1"));
         }
-        let g = &self.guardrails;
         for (field, v, positive) in [
             ("max_staleness_s", self.max_staleness_s, true),
             ("ood.range_margin", self.ood.range_margin, false),
             ("ood.max_abs_z", self.ood.max_abs_z, true),
-            (
-                "guardrails.scale_down_stabilization_s",
-                g.scale_down_stabilization_s,
-                false,
-            ),
-            (
-                "guardrails.cascade_drain_s",
-                g.cascade_drain_s.unwrap_or(1.0),
-                true,
-            ),
-            ("guardrails.cascade_headroom", g.cascade_headroom, true),
         ] {
-            if !(v.is_finite() && v >= 0.0) || (positive && v == 0.0) {
-                let want = if positive { "> 0" } else { ">= 0" };
-                return Err(ConfigError::new(
-                    field,
-                    v,
-                    format!("must be a finite number {want}"),
-                ));
-            }
+            check_number(field, v, positive)?;
         }
-        if g.scale_down_stabilization_s > 86_400.0 {
-            return Err(ConfigError::new(
-                "guardrails.scale_down_stabilization_s",
-                g.scale_down_stabilization_s,
-                "must be at most 86400 (one day)",
-            ));
-        }
-        if g.max_step_up == 0 {
-            return Err(ConfigError::new(
-                "guardrails.max_step_up",
-                0,
-                "must be >= 1 (or the target could never grow)",
-            ));
-        }
-        if g.max_step_down == 0 {
-            return Err(ConfigError::new(
-                "guardrails.max_step_down",
-                0,
-                "must be >= 1 (or the target could never shrink)",
-            ));
-        }
+        self.guardrails.validate()?;
         self.fallback.validate().map_err(|e| ConfigError {
             field: format!("fallback.{}", e.field),
             ..e

@@ -257,11 +257,7 @@ impl TrainConfig {
             }
         }
         if let Some(g) = self.guardrails {
-            let rc = rlscale_runtime::RuntimeConfig {
-                guardrails: g,
-                ..rlscale_runtime::RuntimeConfig::new(1, 2)
-            };
-            rc.validate().map_err(|e| e.to_string())?;
+            g.validate().map_err(|e| e.to_string())?;
         }
         crate::simenv::check_mix(&self.mix)
     }
